@@ -1,0 +1,331 @@
+//! Accumulates accepted events, drops exact duplicates, and collects the
+//! data-damage warnings shared by every input format.
+
+use super::detect::Format;
+use super::diagnostics::Diagnostics;
+use super::interner::{Interner, NONE};
+use super::kind::EventKind;
+use super::mapping::Mapping;
+use super::{Event, EventLog, SessionSource, TimeBasis};
+use hashbrown::{DefaultHashBuilder, HashSet};
+use std::hash::{BuildHasher, Hash, Hasher};
+
+/// One event's fields as text, before interning.
+#[derive(Default)]
+pub(super) struct Draft<'a> {
+    pub user: &'a str,
+    pub item: &'a str,
+    pub category: &'a str,
+    pub brand: &'a str,
+    pub session: &'a str,
+    pub order: &'a str,
+    pub label: &'a str,
+    pub kind: Option<EventKind>,
+    pub time: i64,
+    pub price: f32,
+    pub quantity: f32,
+}
+
+/// Counts of one kind of damage, with the first line that showed it.
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    count: usize,
+    first_line: usize,
+    first_value_len: usize,
+}
+
+impl Tally {
+    fn add(&mut self, line: usize) {
+        if self.count == 0 {
+            self.first_line = line;
+        }
+        self.count += 1;
+    }
+}
+
+pub(super) struct Builder {
+    pub log: EventLog,
+    seen: HashSet<u64>,
+    hasher: DefaultHashBuilder,
+    keep_duplicates: bool,
+    scientific_users: Tally,
+    scientific_items: Tally,
+    scientific_example: String,
+    users_from_sessions: Tally,
+    in_order: usize,
+    out_of_order: Tally,
+    last_time: Option<i64>,
+    other_labels: Vec<usize>,
+}
+
+impl Builder {
+    pub fn new(file: &str, format: Format, format_name: String, keep_duplicates: bool) -> Builder {
+        Builder {
+            log: EventLog {
+                file_name: file.to_string(),
+                format,
+                format_name,
+                encoding: String::new(),
+                detection_reason: String::new(),
+                columns: Vec::new(),
+                mapping: Mapping::default(),
+                mapping_unsure: false,
+                events: Vec::new(),
+                users: Interner::new(),
+                items: Interner::new(),
+                categories: Interner::new(),
+                brands: Interner::new(),
+                sessions: Interner::new(),
+                orders: Interner::new(),
+                labels: Interner::new(),
+                time_basis: TimeBasis::Absolute,
+                session_source: SessionSource::InactivityGap,
+                diagnostics: Diagnostics::default(),
+            },
+            seen: HashSet::new(),
+            hasher: DefaultHashBuilder::default(),
+            keep_duplicates,
+            scientific_users: Tally::default(),
+            scientific_items: Tally::default(),
+            scientific_example: String::new(),
+            users_from_sessions: Tally::default(),
+            in_order: 0,
+            out_of_order: Tally::default(),
+            last_time: None,
+            other_labels: Vec::new(),
+        }
+    }
+
+    pub fn diagnostics(&mut self) -> &mut Diagnostics {
+        &mut self.log.diagnostics
+    }
+
+    /// Returns true, and counts the row, when an identical row was seen
+    /// before. Rows are compared by a 64-bit hash of their fields; at ten
+    /// million rows the chance of any false match is about one in 300,000.
+    pub fn is_duplicate<'a>(&mut self, fields: impl Iterator<Item = &'a str>) -> bool {
+        if self.keep_duplicates {
+            return false;
+        }
+        let mut state = self.hasher.build_hasher();
+        for field in fields {
+            field.hash(&mut state);
+        }
+        let fresh = self.seen.insert(state.finish());
+        if !fresh {
+            self.log.diagnostics.duplicates += 1;
+        }
+        !fresh
+    }
+
+    /// Interns and stores one accepted event. A missing user falls back to
+    /// the session id, which the caller has already checked exists.
+    pub fn push(&mut self, line: usize, draft: Draft) {
+        let log = &mut self.log;
+        let user = if draft.user.is_empty() {
+            self.users_from_sessions.add(line);
+            let mut key = String::with_capacity(draft.session.len() + 8);
+            key.push_str("session:");
+            key.push_str(draft.session);
+            log.users.intern(&key)
+        } else {
+            if looks_scientific(draft.user) {
+                if self.scientific_users.count == 0 && self.scientific_example.is_empty() {
+                    self.scientific_example = draft.user.to_string();
+                }
+                self.scientific_users.add(line);
+                self.scientific_users.first_value_len = draft.user.len();
+            }
+            log.users.intern(draft.user)
+        };
+        if looks_scientific(draft.item) {
+            if self.scientific_example.is_empty() {
+                self.scientific_example = draft.item.to_string();
+            }
+            self.scientific_items.add(line);
+        }
+        let kind = draft.kind.unwrap_or(EventKind::Other);
+        let label = log.labels.intern(draft.label);
+        if kind == EventKind::Other {
+            let index = label as usize;
+            if self.other_labels.len() <= index {
+                self.other_labels.resize(index + 1, 0);
+            }
+            self.other_labels[index] += 1;
+        }
+        let event = Event {
+            time: draft.time,
+            user,
+            item: intern_optional(&mut log.items, draft.item),
+            category: intern_optional(&mut log.categories, draft.category),
+            brand: intern_optional(&mut log.brands, draft.brand),
+            session: intern_optional(&mut log.sessions, draft.session),
+            order: intern_optional(&mut log.orders, draft.order),
+            label,
+            price: draft.price,
+            quantity: draft.quantity,
+            kind,
+        };
+        match self.last_time {
+            Some(last) if draft.time < last => self.out_of_order.add(line),
+            _ => self.in_order += 1,
+        }
+        self.last_time = Some(draft.time);
+        log.events.push(event);
+    }
+
+    /// Adds the file-wide warnings and picks the session source.
+    pub fn finish(mut self) -> EventLog {
+        self.warn_duplicates();
+        self.warn_scientific();
+        if self.users_from_sessions.count > 0 {
+            let tally = self.users_from_sessions;
+            self.log.diagnostics.warn(format!(
+                "{} rows have no user id (first at line {}); their session id stands in for the \
+                 user, so one person may count as several users",
+                tally.count, tally.first_line
+            ));
+        }
+        self.warn_out_of_order();
+        self.warn_other_labels();
+        self.warn_dominant_user();
+        self.log.session_source = pick_session_source(&self.log);
+        self.log.events.shrink_to_fit();
+        self.log
+    }
+
+    fn warn_duplicates(&mut self) {
+        let duplicates = self.log.diagnostics.duplicates;
+        if duplicates > 0 {
+            self.log.diagnostics.warn(format!(
+                "{duplicates} exact duplicate rows were dropped (a row identical to an earlier \
+                 one in every field); keep them with --keep-duplicates"
+            ));
+        }
+    }
+
+    fn warn_scientific(&mut self) {
+        for (tally, what) in [(self.scientific_users, "user"), (self.scientific_items, "item")] {
+            if tally.count > 0 {
+                self.log.diagnostics.warn(format!(
+                    "{} {what} ids look like numbers a spreadsheet rewrote in scientific \
+                     notation (first at line {}: {}); the original ids are lost and different \
+                     {what}s may now share one id; export the column as text",
+                    tally.count, tally.first_line, self.scientific_example
+                ));
+            }
+        }
+    }
+
+    fn warn_out_of_order(&mut self) {
+        let out = self.out_of_order;
+        let total = self.in_order + out.count;
+        // A file that is mostly sorted but has some rows out of place was
+        // damaged or concatenated; a file in no order at all is just unsorted.
+        if out.count > 0 && total > 0 && self.in_order * 10 >= total * 9 {
+            self.log.diagnostics.warn(format!(
+                "{} rows are earlier than the row before them (first at line {}) in a file \
+                 otherwise sorted by time; timelines are sorted by time",
+                out.count, out.first_line
+            ));
+        }
+    }
+
+    fn warn_other_labels(&mut self) {
+        let mut others: Vec<(usize, u32)> = self
+            .other_labels
+            .iter()
+            .enumerate()
+            .filter(|(_, &count)| count > 0)
+            .map(|(label, &count)| (count, label as u32))
+            .collect();
+        if others.is_empty() {
+            return;
+        }
+        others.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        let total: usize = others.iter().map(|(count, _)| count).sum();
+        let listed: Vec<String> = others
+            .iter()
+            .take(5)
+            .map(|(count, label)| format!("{:?} x{count}", self.log.labels.name(*label)))
+            .collect();
+        self.log.diagnostics.warn(format!(
+            "{total} events have labels outside the canonical types and count as 'other': {}",
+            listed.join(", ")
+        ));
+    }
+
+    fn warn_dominant_user(&mut self) {
+        let events = &self.log.events;
+        if events.len() < 1000 || self.log.users.len() < 10 {
+            return;
+        }
+        let mut counts = vec![0usize; self.log.users.len()];
+        for event in events {
+            counts[event.user as usize] += 1;
+        }
+        let Some((user, &count)) = counts.iter().enumerate().max_by_key(|(_, &count)| count)
+        else {
+            return;
+        };
+        if count * 5 > events.len() {
+            let share = count as f64 * 100.0 / events.len() as f64;
+            self.log.diagnostics.warn(format!(
+                "user {} has {share:.1}% of all events ({count}); it may be a crawler, a test \
+                 account or a shared placeholder id",
+                self.log.users.name(user as u32)
+            ));
+        }
+    }
+}
+
+fn intern_optional(interner: &mut Interner, value: &str) -> u32 {
+    if value.is_empty() {
+        NONE
+    } else {
+        interner.intern(value)
+    }
+}
+
+/// Sessions come from a session column when one is mapped, from an order
+/// column when every event has an order, and from inactivity gaps otherwise.
+fn pick_session_source(log: &EventLog) -> SessionSource {
+    let events = &log.events;
+    if !events.is_empty() && events.iter().all(|event| event.session != NONE) {
+        return SessionSource::SessionColumn;
+    }
+    if !events.is_empty() && events.iter().all(|event| event.order != NONE) {
+        return SessionSource::OrderColumn;
+    }
+    SessionSource::InactivityGap
+}
+
+/// True for values such as `2.82E+18` that a spreadsheet made of a long id.
+pub(super) fn looks_scientific(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let Some(e) = bytes.iter().position(|&b| b == b'E' || b == b'e') else {
+        return false;
+    };
+    let (mantissa, exponent) = (&bytes[..e], &bytes[e + 1..]);
+    let exponent = exponent.strip_prefix(b"+").unwrap_or(exponent);
+    !mantissa.is_empty()
+        && mantissa[0].is_ascii_digit()
+        && mantissa.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+        && mantissa.iter().filter(|&&b| b == b'.').count() <= 1
+        && !exponent.is_empty()
+        && exponent.iter().all(u8::is_ascii_digit)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scientific_ids_spotted() {
+        assert!(looks_scientific("2.82E+18"));
+        assert!(looks_scientific("5e10"));
+        assert!(!looks_scientific("E12"));
+        assert!(!looks_scientific("12345"));
+        assert!(!looks_scientific("shoe-e5"));
+    }
+}

@@ -1,0 +1,176 @@
+//! Text decoding: UTF-8 (with or without BOM), UTF-16 with BOM, and
+//! GB18030/GBK, detected per file and, for mixed files, per line.
+
+use encoding_rs::{Encoding, GB18030, UTF_16BE, UTF_16LE};
+use std::borrow::Cow;
+
+/// Decoded text and what was found on the way.
+pub struct Decoded<'a> {
+    pub text: Cow<'a, str>,
+    /// `utf-8`, `utf-8-bom`, `utf-16le`, `utf-16be`, `gb18030`, or
+    /// `mixed (utf-8, gb18030)`.
+    pub encoding: String,
+    /// Lines with bytes that no supported encoding could read; the bytes
+    /// became U+FFFD.
+    pub damaged_lines: Vec<usize>,
+}
+
+/// Which encoding to use; `Auto` detects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EncodingChoice {
+    #[default]
+    Auto,
+    Utf8,
+    Gb18030,
+}
+
+impl EncodingChoice {
+    pub fn parse(name: &str) -> Option<EncodingChoice> {
+        match name.to_ascii_lowercase().as_str() {
+            "auto" => Some(EncodingChoice::Auto),
+            "utf-8" | "utf8" => Some(EncodingChoice::Utf8),
+            "gb18030" | "gbk" | "gb2312" => Some(EncodingChoice::Gb18030),
+            _ => None,
+        }
+    }
+}
+
+/// Decodes `bytes`. Valid UTF-8 is borrowed without a copy.
+pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
+    if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
+        let body = &bytes[bom_len..];
+        if encoding == UTF_16LE || encoding == UTF_16BE {
+            let (text, _, had_errors) = encoding.decode(bytes);
+            let name = if encoding == UTF_16LE { "utf-16le" } else { "utf-16be" };
+            let damaged = if had_errors { damaged_line_numbers(&text) } else { Vec::new() };
+            return Decoded {
+                text: Cow::Owned(text.into_owned()),
+                encoding: name.to_string(),
+                damaged_lines: damaged,
+            };
+        }
+        let mut decoded = decode_without_bom(body, choice);
+        if decoded.encoding == "utf-8" {
+            decoded.encoding = "utf-8-bom".to_string();
+        }
+        return decoded;
+    }
+    decode_without_bom(bytes, choice)
+}
+
+fn decode_without_bom(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
+    if choice != EncodingChoice::Gb18030 {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return Decoded {
+                text: Cow::Borrowed(text),
+                encoding: "utf-8".to_string(),
+                damaged_lines: Vec::new(),
+            };
+        }
+    }
+    if choice == EncodingChoice::Utf8 {
+        let text = String::from_utf8_lossy(bytes);
+        let damaged = damaged_line_numbers(&text);
+        return Decoded {
+            text: Cow::Owned(text.into_owned()),
+            encoding: "utf-8".to_string(),
+            damaged_lines: damaged,
+        };
+    }
+    decode_line_by_line(bytes, choice == EncodingChoice::Gb18030)
+}
+
+/// Decodes each line as UTF-8 when it is valid UTF-8 and as GB18030
+/// otherwise, so a file stitched together from two exports still reads.
+fn decode_line_by_line(bytes: &[u8], force_gb: bool) -> Decoded<'static> {
+    let mut text = String::with_capacity(bytes.len() + bytes.len() / 2);
+    let mut utf8_lines = 0usize;
+    let mut gb_lines = 0usize;
+    let mut damaged_lines = Vec::new();
+    for (index, line) in bytes.split_inclusive(|&b| b == b'\n').enumerate() {
+        let ascii = line.is_ascii();
+        match std::str::from_utf8(line) {
+            Ok(valid) if !force_gb || ascii => {
+                if !ascii {
+                    utf8_lines += 1;
+                }
+                text.push_str(valid);
+            }
+            _ => {
+                gb_lines += 1;
+                let (decoded, had_errors) = GB18030.decode_without_bom_handling(line);
+                if had_errors {
+                    damaged_lines.push(index + 1);
+                }
+                text.push_str(&decoded);
+            }
+        }
+    }
+    let encoding = if utf8_lines > 0 && gb_lines > 0 {
+        "mixed (utf-8, gb18030)"
+    } else {
+        "gb18030"
+    };
+    Decoded {
+        text: Cow::Owned(text),
+        encoding: encoding.to_string(),
+        damaged_lines,
+    }
+}
+
+fn damaged_line_numbers(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.contains('\u{FFFD}'))
+        .map(|(index, _)| index + 1)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_is_borrowed() {
+        let decoded = decode("用户,商品\n1,2\n".as_bytes(), EncodingChoice::Auto);
+        assert!(matches!(decoded.text, Cow::Borrowed(_)));
+        assert_eq!(decoded.encoding, "utf-8");
+    }
+
+    #[test]
+    fn bom_is_stripped_and_named() {
+        let decoded = decode(b"\xEF\xBB\xBFa,b\n", EncodingChoice::Auto);
+        assert_eq!(decoded.text, "a,b\n");
+        assert_eq!(decoded.encoding, "utf-8-bom");
+    }
+
+    #[test]
+    fn gbk_is_detected() {
+        let (bytes, _, _) = GB18030.encode("用户,商品\n张三,手机\n");
+        let decoded = decode(&bytes, EncodingChoice::Auto);
+        assert_eq!(decoded.text, "用户,商品\n张三,手机\n");
+        assert_eq!(decoded.encoding, "gb18030");
+        assert!(decoded.damaged_lines.is_empty());
+    }
+
+    #[test]
+    fn mixed_lines_decode_each_way() {
+        let mut bytes = "用户,商品\n".as_bytes().to_vec();
+        let (gb, _, _) = GB18030.encode("张三,手机\n");
+        bytes.extend_from_slice(&gb);
+        let decoded = decode(&bytes, EncodingChoice::Auto);
+        assert_eq!(decoded.text, "用户,商品\n张三,手机\n");
+        assert_eq!(decoded.encoding, "mixed (utf-8, gb18030)");
+    }
+
+    #[test]
+    fn utf16_with_bom_decodes() {
+        let mut bytes = vec![0xFF, 0xFE];
+        for unit in "a,b\n".encode_utf16() {
+            bytes.extend_from_slice(&unit.to_le_bytes());
+        }
+        let decoded = decode(&bytes, EncodingChoice::Auto);
+        assert_eq!(decoded.text, "a,b\n");
+        assert_eq!(decoded.encoding, "utf-16le");
+    }
+}

@@ -1,0 +1,665 @@
+//! Delimited and whitespace-separated tables: every preset format and any
+//! table whose columns can be mapped.
+
+use super::builder::{Builder, Draft};
+use super::detect::{self, Delimiter, Detection, EventRule, Format};
+use super::diagnostics::RejectKind;
+use super::kind::EventKind;
+use super::mapping::{compact_header, Field};
+use super::time::{parse_timestamp, Zone};
+use super::{EventLog, IngestError, IngestOptions, TimeBasis};
+
+/// Rows read for detection.
+const SAMPLE_ROWS: usize = 200;
+/// Rows between progress calls.
+const PROGRESS_EVERY: usize = 65_536;
+
+const TIME_EXPECTED: &str = "a Unix time in seconds or milliseconds, an ISO 8601 date-time, \
+                             YYYY-MM-DD HH[:MM[:SS]], YYYYMMDD or M/D/YYYY H:MM";
+
+/// Instacart orders have no dates; their times are placed from this day
+/// (2017-01-01, the year the data was published) in days since each user's
+/// first order.
+const RELATIVE_ANCHOR_MS: i64 = 1_483_228_800_000;
+
+pub(super) fn read(
+    file: &str,
+    text: &str,
+    options: &IngestOptions,
+    progress: &mut dyn FnMut(f64),
+) -> Result<EventLog, IngestError> {
+    let delimiter = match options.format {
+        Some(Format::Cdnow) => Delimiter::Whitespace,
+        _ => detect::sniff_delimiter(text).ok_or_else(|| IngestError::NoDelimiter {
+            file: file.to_string(),
+        })?,
+    };
+    let sample = sample_rows(text, delimiter);
+    let mut detection =
+        detect::detect_table(&sample, delimiter).map_err(|detail| IngestError::Unusable {
+            file: file.to_string(),
+            detail,
+        })?;
+    if let Some(forced) = options.format {
+        if forced != detection.format && forced != Format::Table {
+            return Err(IngestError::Unusable {
+                file: file.to_string(),
+                detail: format!(
+                    "--format {} was requested, but the file looks like {} ({})",
+                    forced.as_str(),
+                    detection.format_name(),
+                    detection.reason
+                ),
+            });
+        }
+    }
+    apply_explicit_mapping(file, &mut detection, &options.mapping)?;
+    let plan = Plan::new(file, &detection, options.zone.clone())?;
+
+    let mut builder = Builder::new(
+        file,
+        detection.format,
+        detection.format_name(),
+        options.keep_duplicates,
+    );
+    builder.log.columns = detection.columns.clone();
+    builder.log.mapping = detection.mapping.clone();
+    builder.log.mapping_unsure = detection.unsure;
+    builder.log.detection_reason = detection.reason.clone();
+
+    let mut reader = RowReader::new(text, delimiter, detection.has_header);
+    let mut relative = Vec::new();
+    let mut rows = 0usize;
+    loop {
+        rows += 1;
+        if rows % PROGRESS_EVERY == 0 {
+            progress(reader.byte_offset() as f64 / text.len().max(1) as f64);
+        }
+        let Some(row) = reader.next_row() else { break };
+        plan.accept(&mut builder, &row, &mut relative);
+    }
+    if let Some(error) = reader.error.take() {
+        builder.diagnostics().warn(error);
+    }
+    progress(1.0);
+    if detection.format == Format::Instacart {
+        place_relative_times(&mut builder, &relative);
+    }
+    Ok(builder.finish())
+}
+
+/// A row as text fields, with the line where it starts and whether it
+/// ended the file without a line end.
+struct Row<'r> {
+    line: usize,
+    fields: Fields<'r>,
+    last_without_newline: bool,
+}
+
+/// The fields of one row, borrowed from the reader.
+enum Fields<'r> {
+    Record(&'r csv::StringRecord),
+    Split(Vec<&'r str>),
+}
+
+impl Fields<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Fields::Record(record) => record.len(),
+            Fields::Split(parts) => parts.len(),
+        }
+    }
+
+    fn get(&self, index: usize) -> &str {
+        match self {
+            Fields::Record(record) => record.get(index).unwrap_or(""),
+            Fields::Split(parts) => parts.get(index).copied().unwrap_or(""),
+        }
+    }
+
+    fn to_strings(&self) -> Vec<String> {
+        (0..self.len()).map(|index| self.get(index).to_string()).collect()
+    }
+
+    fn joined(&self) -> String {
+        self.to_strings().join(",")
+    }
+}
+
+/// Reads rows with the `csv` crate (quotes, embedded newlines) or by
+/// splitting on whitespace.
+struct RowReader<'a> {
+    text: &'a str,
+    delimiter: Delimiter,
+    csv: Option<csv::Reader<&'a [u8]>>,
+    record: csv::StringRecord,
+    lines: std::iter::Enumerate<std::str::Lines<'a>>,
+    offset: usize,
+    error: Option<String>,
+}
+
+impl<'a> RowReader<'a> {
+    fn new(text: &'a str, delimiter: Delimiter, skip_header: bool) -> RowReader<'a> {
+        let csv = match delimiter {
+            Delimiter::Byte(byte) => Some(
+                csv::ReaderBuilder::new()
+                    .delimiter(byte)
+                    .has_headers(false)
+                    .flexible(true)
+                    .from_reader(text.as_bytes()),
+            ),
+            Delimiter::Whitespace => None,
+        };
+        let mut reader = RowReader {
+            text,
+            delimiter,
+            csv,
+            record: csv::StringRecord::new(),
+            lines: text.lines().enumerate(),
+            offset: 0,
+            error: None,
+        };
+        if skip_header {
+            reader.next_row();
+        }
+        reader
+    }
+
+    fn byte_offset(&self) -> usize {
+        self.offset
+    }
+
+    fn next_row(&mut self) -> Option<Row<'_>> {
+        match self.delimiter {
+            Delimiter::Byte(_) => self.next_csv_row(),
+            Delimiter::Whitespace => self.next_whitespace_row(),
+        }
+    }
+
+    fn next_csv_row(&mut self) -> Option<Row<'_>> {
+        let csv = self.csv.as_mut()?;
+        loop {
+            match csv.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    let line = self.record.position().map_or(0, |p| p.line() as usize);
+                    self.offset = csv.position().byte() as usize;
+                    if self.record.len() == 1 && self.record[0].trim().is_empty() {
+                        continue;
+                    }
+                    let last_without_newline =
+                        self.offset >= self.text.len() && !self.text.ends_with('\n');
+                    return Some(Row {
+                        line,
+                        fields: Fields::Record(&self.record),
+                        last_without_newline,
+                    });
+                }
+                Err(error) => {
+                    // The input is valid UTF-8, so the only failure left is
+                    // an I/O error from an in-memory slice, which cannot
+                    // happen; stop and report it all the same.
+                    self.error = Some(format!("reading stopped early: {error}"));
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn next_whitespace_row(&mut self) -> Option<Row<'a>> {
+        for (index, line) in self.lines.by_ref() {
+            self.offset += line.len() + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            return Some(Row {
+                line: index + 1,
+                fields: Fields::Split(line.split_whitespace().collect()),
+                last_without_newline: self.offset >= self.text.len() && !self.text.ends_with('\n'),
+            });
+        }
+        None
+    }
+}
+
+fn sample_rows(text: &str, delimiter: Delimiter) -> Vec<Vec<String>> {
+    let mut reader = RowReader::new(text, delimiter, false);
+    let mut rows = Vec::new();
+    while rows.len() < SAMPLE_ROWS {
+        match reader.next_row() {
+            Some(row) => rows.push(row.fields.to_strings()),
+            None => break,
+        }
+    }
+    rows
+}
+
+/// Applies `--map` pairs. A column is matched by exact header name, then by
+/// its compact form, then as a 1-based number.
+fn apply_explicit_mapping(
+    file: &str,
+    detection: &mut Detection,
+    pairs: &[(Field, String)],
+) -> Result<(), IngestError> {
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    for (field, column) in pairs {
+        let wanted = compact_header(column);
+        let index = detection
+            .columns
+            .iter()
+            .position(|name| name == column)
+            .or_else(|| {
+                detection
+                    .columns
+                    .iter()
+                    .position(|name| compact_header(name) == wanted)
+            })
+            .or_else(|| {
+                column
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n >= 1 && n <= detection.columns.len())
+                    .map(|n| n - 1)
+            })
+            .ok_or_else(|| IngestError::UnknownColumn {
+                file: file.to_string(),
+                column: column.clone(),
+                columns: detection.columns.join(", "),
+            })?;
+        detection.mapping.set(*field, Some(index));
+        detection.mapping.set_fallback(*field, None);
+        if *field == Field::Event && !matches!(detection.events, EventRule::Column(_)) {
+            detection.events = EventRule::Column(super::kind::EventCodes::Words);
+        }
+    }
+    detection.unsure = false;
+    detection.reason = format!("{}; columns mapped explicitly", detection.reason);
+    Ok(())
+}
+
+/// Column positions of the Instacart fields that place an order in time.
+struct RelativeColumns {
+    order_number: usize,
+    days_since_prior: usize,
+    hour: Option<usize>,
+    cart_position: Option<usize>,
+}
+
+/// One Instacart row's place in time, for the pass after reading.
+struct RelativeTime {
+    event: usize,
+    order_number: u32,
+    days_since_prior: f32,
+    hour: u32,
+    cart_position: u32,
+}
+
+/// Everything needed to turn a row into an event.
+struct Plan {
+    columns: Vec<String>,
+    width: usize,
+    user: Option<usize>,
+    item: Option<usize>,
+    event: Option<usize>,
+    time: Option<usize>,
+    category: Option<usize>,
+    category_fallback: Option<usize>,
+    brand: Option<usize>,
+    price: Option<usize>,
+    price_is_line_total: bool,
+    quantity: Option<usize>,
+    session: Option<usize>,
+    order: Option<usize>,
+    rule: EventRule,
+    zone: Zone,
+    decimal_comma: bool,
+    relative: Option<RelativeColumns>,
+}
+
+impl Plan {
+    fn new(file: &str, detection: &Detection, zone: Zone) -> Result<Plan, IngestError> {
+        let mapping = &detection.mapping;
+        let columns_list = detection.columns.join(", ");
+        let missing = |what: &'static str, field: &'static str| IngestError::MissingColumn {
+            file: file.to_string(),
+            what,
+            field,
+            columns: columns_list.clone(),
+        };
+        if mapping.get(Field::User).is_none() && mapping.get(Field::Session).is_none() {
+            return Err(missing("a user id", "user"));
+        }
+        let relative = if detection.format == Format::Instacart {
+            let compact: Vec<String> = detection.columns.iter().map(|c| compact_header(c)).collect();
+            let find = |name: &str| compact.iter().position(|column| column == name);
+            Some(RelativeColumns {
+                order_number: find("ordernumber")
+                    .ok_or_else(|| missing("an order number", "order"))?,
+                days_since_prior: find("dayssincepriororder")
+                    .ok_or_else(|| missing("days since the prior order", "time"))?,
+                hour: find("orderhourofday"),
+                cart_position: find("addtocartorder"),
+            })
+        } else {
+            None
+        };
+        if relative.is_none() && mapping.get(Field::Time).is_none() {
+            return Err(missing("a time", "time"));
+        }
+        if matches!(detection.events, EventRule::Column(_)) && mapping.get(Field::Event).is_none()
+        {
+            return Err(missing("an event type", "event"));
+        }
+        let price_is_line_total = mapping
+            .get(Field::Price)
+            .and_then(|index| detection.columns.get(index))
+            .map(|name| {
+                let name = compact_header(name);
+                ["amount", "dollarvalue", "revenue", "sales", "金额", "销售额"].contains(&name.as_str())
+            })
+            .unwrap_or(false);
+        Ok(Plan {
+            columns: detection.columns.clone(),
+            width: detection.columns.len(),
+            user: mapping.get(Field::User),
+            item: mapping.get(Field::Item),
+            event: mapping.get(Field::Event),
+            time: mapping.get(Field::Time),
+            category: mapping.get(Field::Category),
+            category_fallback: mapping.fallback(Field::Category),
+            brand: mapping.get(Field::Brand),
+            price: mapping.get(Field::Price),
+            price_is_line_total,
+            quantity: mapping.get(Field::Quantity),
+            session: mapping.get(Field::Session),
+            order: mapping.get(Field::Order),
+            rule: detection.events,
+            zone,
+            decimal_comma: detection.delimiter == Delimiter::Byte(b';'),
+            relative,
+        })
+    }
+
+    fn column_name(&self, index: usize) -> &str {
+        self.columns.get(index).map_or("", String::as_str)
+    }
+
+    /// Turns one row into an event, or rejects it with its reason.
+    fn accept(&self, builder: &mut Builder, row: &Row<'_>, relative: &mut Vec<RelativeTime>) {
+        builder.diagnostics().rows += 1;
+        let fields = &row.fields;
+        if builder.is_duplicate((0..fields.len()).map(|index| fields.get(index))) {
+            return;
+        }
+        let line = row.line;
+        if fields.len() < self.width {
+            let kind = if row.last_without_newline {
+                RejectKind::Truncated
+            } else {
+                RejectKind::TooFewFields
+            };
+            let expected = format!("{} fields, found {}", self.width, fields.len());
+            builder
+                .diagnostics()
+                .reject(kind, line, 0, "", &fields.joined(), &expected);
+            if row.last_without_newline {
+                builder.diagnostics().warn(format!(
+                    "the last line ({line}) looks cut off: {} of {} fields and no line end; it \
+                     was rejected",
+                    fields.len(),
+                    self.width
+                ));
+            }
+            return;
+        }
+        if fields.len() > self.width {
+            let expected = format!(
+                "{} fields, found {}; a value may hold an unquoted delimiter",
+                self.width,
+                fields.len()
+            );
+            builder.diagnostics().reject(
+                RejectKind::TooManyFields,
+                line,
+                0,
+                "",
+                &fields.joined(),
+                &expected,
+            );
+            return;
+        }
+        let get = |index: Option<usize>| index.map_or("", |index| fields.get(index).trim());
+
+        let user = get(self.user);
+        let session = get(self.session);
+        if user.is_empty() && session.is_empty() {
+            let column = self.user.or(self.session).unwrap_or(0);
+            let expected = "a user id (or a session id to stand in for it)";
+            builder.diagnostics().reject(
+                RejectKind::MissingUser,
+                line,
+                column + 1,
+                self.column_name(column),
+                "",
+                expected,
+            );
+            return;
+        }
+
+        let mut time = 0;
+        if let Some(index) = self.time {
+            let value = fields.get(index).trim();
+            if value.is_empty() {
+                builder.diagnostics().reject(
+                    RejectKind::MissingTime,
+                    line,
+                    index + 1,
+                    self.column_name(index),
+                    value,
+                    TIME_EXPECTED,
+                );
+                return;
+            }
+            match parse_timestamp(value, &self.zone) {
+                Some(ms) => time = ms,
+                None => {
+                    builder.diagnostics().reject(
+                        RejectKind::InvalidTime,
+                        line,
+                        index + 1,
+                        self.column_name(index),
+                        value,
+                        TIME_EXPECTED,
+                    );
+                    return;
+                }
+            }
+        }
+
+        let mut numbers = [f32::NAN; 2];
+        for (slot, index) in [self.price, self.quantity].into_iter().enumerate() {
+            let Some(index) = index else { continue };
+            match parse_number(fields.get(index).trim(), self.decimal_comma) {
+                Ok(value) => numbers[slot] = value,
+                Err(()) => {
+                    builder.diagnostics().reject(
+                        RejectKind::InvalidNumber,
+                        line,
+                        index + 1,
+                        self.column_name(index),
+                        fields.get(index).trim(),
+                        "a number such as 12.50",
+                    );
+                    return;
+                }
+            }
+        }
+        let [mut price, quantity] = numbers;
+        if self.price_is_line_total && quantity > 0.0 {
+            price /= quantity;
+        }
+
+        let order = get(self.order);
+        let (kind, label) = match self.rule {
+            EventRule::Column(codes) => {
+                let index = self.event.unwrap_or(0);
+                let label = fields.get(index).trim();
+                if label.is_empty() {
+                    builder.diagnostics().reject(
+                        RejectKind::MissingEvent,
+                        line,
+                        index + 1,
+                        self.column_name(index),
+                        label,
+                        "an event type such as view, cart, purchase",
+                    );
+                    return;
+                }
+                (codes.classify(label), label)
+            }
+            EventRule::AllPurchases => (Some(EventKind::Purchase), "purchase"),
+            EventRule::Invoice => {
+                let cancelled = order.starts_with(['C', 'c']) || quantity < 0.0;
+                if cancelled {
+                    (Some(EventKind::Refund), "cancellation")
+                } else {
+                    (Some(EventKind::Purchase), "invoice")
+                }
+            }
+        };
+
+        let mut category = get(self.category);
+        if category.is_empty() {
+            category = get(self.category_fallback);
+        }
+        if let Some(columns) = &self.relative {
+            match read_relative(fields, columns, builder.log.events.len()) {
+                Some(place) => relative.push(place),
+                None => {
+                    let index = columns.order_number;
+                    builder.diagnostics().reject(
+                        RejectKind::InvalidNumber,
+                        line,
+                        index + 1,
+                        self.column_name(index),
+                        fields.get(index).trim(),
+                        "order_number, days_since_prior_order, order_hour_of_day and \
+                         add_to_cart_order as numbers",
+                    );
+                    return;
+                }
+            }
+        }
+        builder.push(
+            line,
+            Draft {
+                user,
+                item: get(self.item),
+                category,
+                brand: get(self.brand),
+                session,
+                order,
+                label,
+                kind,
+                time,
+                price,
+                quantity,
+            },
+        );
+    }
+}
+
+fn read_relative(fields: &Fields, columns: &RelativeColumns, event: usize) -> Option<RelativeTime> {
+    let number = |index: usize| -> Option<f32> {
+        let value = fields.get(index).trim();
+        if value.is_empty() {
+            Some(0.0)
+        } else {
+            value.parse::<f32>().ok().filter(|n| n.is_finite() && *n >= 0.0)
+        }
+    };
+    Some(RelativeTime {
+        event,
+        order_number: number(columns.order_number)? as u32,
+        days_since_prior: number(columns.days_since_prior)?,
+        hour: columns.hour.map_or(Some(0.0), number)?.min(23.0) as u32,
+        cart_position: columns.cart_position.map_or(Some(0.0), number)? as u32,
+    })
+}
+
+/// Places order-table events in time: per user, orders sorted by number,
+/// days since the prior order summed from the first order.
+fn place_relative_times(builder: &mut Builder, places: &[RelativeTime]) {
+    let events = &mut builder.log.events;
+    let mut by_user: Vec<Vec<(u32, f32)>> = Vec::new();
+    for place in places {
+        let user = events[place.event].user as usize;
+        if by_user.len() <= user {
+            by_user.resize_with(user + 1, Vec::new);
+        }
+        by_user[user].push((place.order_number, place.days_since_prior));
+    }
+    let mut day_of_order: Vec<Vec<(u32, f64)>> = Vec::with_capacity(by_user.len());
+    for mut orders in by_user {
+        orders.sort_by_key(|&(number, _)| number);
+        orders.dedup_by_key(|&mut (number, _)| number);
+        let mut day = 0.0f64;
+        let mut placed = Vec::with_capacity(orders.len());
+        for (position, (number, days)) in orders.into_iter().enumerate() {
+            if position > 0 {
+                day += f64::from(days);
+            }
+            placed.push((number, day));
+        }
+        day_of_order.push(placed);
+    }
+    for place in places {
+        let event = &mut events[place.event];
+        let orders = &day_of_order[event.user as usize];
+        let day = orders
+            .binary_search_by_key(&place.order_number, |&(number, _)| number)
+            .map_or(0.0, |index| orders[index].1);
+        event.time = RELATIVE_ANCHOR_MS
+            + (day * 86_400_000.0) as i64
+            + i64::from(place.hour) * 3_600_000
+            + i64::from(place.cart_position) * 1000;
+    }
+    builder.log.time_basis = TimeBasis::RelativeDays;
+    builder.diagnostics().warn(
+        "the orders carry no dates: times count days since each user's first order \
+         (days_since_prior_order summed), placed from 2017-01-01, so calendar dates, \
+         cohorts by date and first/last event times are not real",
+    );
+}
+
+/// Parses a price or quantity: empty is NaN; currency signs and spaces are
+/// ignored; with semicolon-separated files a lone comma is a decimal comma.
+fn parse_number(value: &str, decimal_comma: bool) -> Result<f32, ()> {
+    if value.is_empty() {
+        return Ok(f32::NAN);
+    }
+    let trimmed = value.trim_start_matches(['$', '¥', '￥', '€', '£']).trim();
+    let parsed = if decimal_comma && trimmed.contains(',') && !trimmed.contains('.') {
+        trimmed.replacen(',', ".", 1).parse::<f32>()
+    } else {
+        trimmed.parse::<f32>()
+    };
+    parsed.ok().filter(|number| number.is_finite()).ok_or(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_with_currency_and_comma() {
+        assert_eq!(parse_number("12.5", false), Ok(12.5));
+        assert_eq!(parse_number("¥12.5", false), Ok(12.5));
+        assert_eq!(parse_number("12,5", true), Ok(12.5));
+        assert!(parse_number("", false).is_ok_and(f32::is_nan));
+        assert_eq!(parse_number("abc", false), Err(()));
+        assert_eq!(parse_number("inf", false), Err(()));
+    }
+}
