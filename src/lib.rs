@@ -1,3 +1,12 @@
 //! Behavior Lens core: reads e-commerce event logs and turns them into
 //! timelines, behavior sentences, models and merchant reports. Every module
-//! here builds for the host and for `wasm32-unknown-unknown`.
+//! here builds for the host and for `wasm32-unknown-unknown`; `wasm` is the
+//! page's thin boundary.
+
+pub mod events;
+pub mod pipeline;
+pub mod report;
+pub mod timeline;
+
+#[cfg(target_arch = "wasm32")]
+pub mod wasm;

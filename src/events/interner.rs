@@ -14,6 +14,12 @@ pub struct Interner {
     hasher: DefaultHashBuilder,
 }
 
+impl std::fmt::Debug for Interner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Interner").field("len", &self.names.len()).finish()
+    }
+}
+
 impl Interner {
     pub fn new() -> Self {
         Self::default()

@@ -120,6 +120,11 @@ fn read_line(builder: &mut Builder, line_number: usize, line: &str) {
     let mut steps = Vec::new();
     let mut column = prefix_chars + 1;
     for raw_step in rest.split("->").flat_map(|part| part.split('→')) {
+        if raw_step.trim_start().starts_with('…') {
+            // The marker that a rendered sentence left out earlier events.
+            column += raw_step.chars().count() + 2;
+            continue;
+        }
         match parse_step(raw_step) {
             Some(step) => steps.push(step),
             None => {
@@ -199,7 +204,7 @@ pub(crate) fn parse_step(raw: &str) -> Option<Step> {
     }
     let (text, category, brand) = split_attributes(text);
     let (kind, mut rest) = match_verb(text)?;
-    for filler in ["商品", "item", "product", "the"] {
+    for filler in ["商品", "item ", "product ", "the "] {
         if let Some(stripped) = rest.strip_prefix(filler) {
             rest = stripped.trim();
         }
@@ -251,15 +256,10 @@ fn split_attributes(text: &str) -> (&str, Option<String>, Option<String>) {
     let mut brand = None;
     for part in inner.split([',', '，']) {
         let part = part.trim();
-        for (key, slot) in [
-            ("category", &mut category),
-            ("类目", &mut category),
-            ("brand", &mut brand),
-            ("品牌", &mut brand),
-        ] {
-            if let Some(value) = part.strip_prefix(key) {
-                *slot = Some(value.trim().to_string());
-            }
+        if let Some(value) = part.strip_prefix("category").or_else(|| part.strip_prefix("类目")) {
+            category = Some(value.trim().to_string());
+        } else if let Some(value) = part.strip_prefix("brand").or_else(|| part.strip_prefix("品牌")) {
+            brand = Some(value.trim().to_string());
         }
     }
     if category.is_none() && brand.is_none() {

@@ -135,6 +135,9 @@ struct RowReader<'a> {
     record: csv::StringRecord,
     lines: std::iter::Enumerate<std::str::Lines<'a>>,
     offset: usize,
+    /// Byte offset and 1-based line number of the last record start, for
+    /// counting lines incrementally.
+    line_mark: (usize, usize),
     error: Option<String>,
 }
 
@@ -157,6 +160,7 @@ impl<'a> RowReader<'a> {
             record: csv::StringRecord::new(),
             lines: text.lines().enumerate(),
             offset: 0,
+            line_mark: (0, 1),
             error: None,
         };
         if skip_header {
@@ -182,7 +186,17 @@ impl<'a> RowReader<'a> {
             match csv.read_record(&mut self.record) {
                 Ok(false) => return None,
                 Ok(true) => {
-                    let line = self.record.position().map_or(0, |p| p.line() as usize);
+                    let start = self.record.position().map_or(0, |p| p.byte() as usize);
+                    let (mark_byte, mark_line) = self.line_mark;
+                    let mut start = start.max(mark_byte).min(self.text.len());
+                    // After a CRLF the csv reader starts the next record at
+                    // the LF; that LF belongs to the previous line.
+                    if self.text.as_bytes().get(start) == Some(&b'\n') {
+                        start += 1;
+                    }
+                    let newlines = memchr::memchr_iter(b'\n', &self.text.as_bytes()[mark_byte..start]).count();
+                    let line = mark_line + newlines;
+                    self.line_mark = (start, line);
                     self.offset = csv.position().byte() as usize;
                     if self.record.len() == 1 && self.record[0].trim().is_empty() {
                         continue;

@@ -1,0 +1,10 @@
+//! Subcommands of the native binary. Each parses its arguments, calls the
+//! library, and prints; none holds analysis logic.
+
+pub mod analyze;
+pub mod input;
+pub mod inspect;
+pub mod sequences;
+
+/// Any error a subcommand reports to the terminal.
+pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -1,0 +1,104 @@
+//! The report: one serializable result that the command line writes as
+//! `report.json` and the page renders.
+
+mod summary;
+
+pub use summary::{EventCounts, Summary};
+
+use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
+use crate::timeline::sentence::{self, Lang, SentenceOptions};
+use crate::timeline::Timelines;
+use serde::Serialize;
+
+/// Sentences shown as examples in the report.
+const SAMPLE_SENTENCES: usize = 20;
+
+/// Everything computed for one log.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The `inspect --json` object.
+    pub summary: Summary,
+    /// How the file was read: columns, mapping, rejected-row examples.
+    pub input: InputDetails,
+    /// Behavior sentences of the most active users.
+    pub sentences: Vec<String>,
+}
+
+/// How the file was read.
+#[derive(Clone, Debug, Serialize)]
+pub struct InputDetails {
+    pub file: String,
+    pub detection_reason: String,
+    pub columns: Vec<String>,
+    /// Field name to column name.
+    pub mapping: Vec<MappedColumn>,
+    pub mapping_unsure: bool,
+    pub duplicates_dropped: usize,
+    pub rejected_examples: Vec<Rejection>,
+    pub time_basis: TimeBasis,
+    pub session_source: SessionSource,
+    pub session_gap_minutes: f64,
+    /// Bytes per event held after parsing (events and id tables).
+    pub bytes_per_event: f64,
+}
+
+/// One entry of the column mapping.
+#[derive(Clone, Debug, Serialize)]
+pub struct MappedColumn {
+    pub field: String,
+    pub column: String,
+}
+
+/// Builds the report for a parsed log.
+pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: i64) -> Report {
+    let summary = Summary::new(log, timelines);
+    let mapping = log
+        .mapping
+        .describe(&log.columns)
+        .into_iter()
+        .map(|(field, column)| MappedColumn {
+            field: field.as_str().to_string(),
+            column,
+        })
+        .collect();
+    let bytes_per_event = if log.events.is_empty() {
+        0.0
+    } else {
+        log.heap_bytes() as f64 / log.events.len() as f64
+    };
+    Report {
+        summary,
+        input: InputDetails {
+            file: log.file_name.clone(),
+            detection_reason: log.detection_reason.clone(),
+            columns: log.columns.clone(),
+            mapping,
+            mapping_unsure: log.mapping_unsure,
+            duplicates_dropped: log.diagnostics.duplicates,
+            rejected_examples: log.diagnostics.examples.clone(),
+            time_basis: log.time_basis,
+            session_source: log.session_source,
+            session_gap_minutes: session_gap_ms as f64 / 60_000.0,
+            bytes_per_event: (bytes_per_event * 10.0).round() / 10.0,
+        },
+        sentences: sample_sentences(log, timelines, lang),
+    }
+}
+
+/// Sentences of the users with the most events, ties broken by user id
+/// order, so the sample is the same on every run.
+fn sample_sentences(log: &EventLog, timelines: &Timelines, lang: Lang) -> Vec<String> {
+    let mut users: Vec<usize> = (0..timelines.users()).collect();
+    users.sort_by_key(|&user| std::cmp::Reverse(timelines.of_user(user).len()));
+    let options = SentenceOptions {
+        lang,
+        gap_markers: true,
+        max_events: 24,
+        ..SentenceOptions::default()
+    };
+    users
+        .into_iter()
+        .take(SAMPLE_SENTENCES)
+        .map(|user| sentence::render_user(log, timelines, user, &options))
+        .collect()
+}
