@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the page's WebAssembly module and the native CLI:
+#   www/pkg/behavior_lens.js, www/pkg/behavior_lens_bg.wasm  (release, SIMD)
+#   www/vendor/echarts.min.js                                 (from node_modules)
+#   target/release/behavior-lens                              (native CLI)
+#
+# Run scripts/setup.sh first; it installs the pinned wasm-bindgen-cli.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+file_size() { stat -c %s "$1"; }
+
+# getrandom 0.3 needs the wasm_js backend selected by cfg on this target.
+# scripts/test.sh runs the wasm tests with the same flags, so both builds
+# compile the crate graph the same way.
+export WASM_RUSTFLAGS='-C target-feature=+simd128 --cfg getrandom_backend="wasm_js"'
+
+step "WebAssembly module (cargo build --release --target wasm32-unknown-unknown --lib)"
+RUSTFLAGS="$WASM_RUSTFLAGS" cargo build --release --target wasm32-unknown-unknown --lib
+
+raw_wasm=target/wasm32-unknown-unknown/release/behavior_lens.wasm
+if [[ ! -f "$raw_wasm" ]]; then
+  echo "build: expected $raw_wasm after cargo build, but it is missing" >&2
+  exit 1
+fi
+
+step "wasm-bindgen --target web -> www/pkg/"
+expected_version="$(awk '
+  /^name = "wasm-bindgen"$/ { found = 1; next }
+  found && /^version = / { gsub(/"/, "", $3); print $3; exit }
+' Cargo.lock)"
+actual_version="$(wasm-bindgen --version 2>/dev/null | awk '{ print $2 }' || true)"
+if [[ "$actual_version" != "$expected_version" ]]; then
+  echo "build: wasm-bindgen ${actual_version:-not found}, but Cargo.lock pins $expected_version; run scripts/setup.sh" >&2
+  exit 1
+fi
+rm -rf www/pkg
+wasm-bindgen --target web --out-dir www/pkg --no-typescript "$raw_wasm"
+
+bg_wasm=www/pkg/behavior_lens_bg.wasm
+size_before="$(file_size "$bg_wasm")"
+note "$bg_wasm: $size_before bytes after wasm-bindgen"
+
+step "wasm-opt -O3"
+if command -v wasm-opt >/dev/null 2>&1; then
+  # rustc 1.95 enables all of these proposals except SIMD by default for
+  # wasm32-unknown-unknown (see `rustc --print cfg --target ...`), so
+  # wasm-opt must accept them too.
+  wasm-opt -O3 \
+    --enable-simd \
+    --enable-bulk-memory \
+    --enable-nontrapping-float-to-int \
+    --enable-sign-ext \
+    --enable-mutable-globals \
+    --enable-reference-types \
+    --enable-multivalue \
+    "$bg_wasm" -o "$bg_wasm.opt"
+  mv "$bg_wasm.opt" "$bg_wasm"
+  size_after="$(file_size "$bg_wasm")"
+  note "$bg_wasm: $size_before -> $size_after bytes"
+else
+  note "wasm-opt not found (Debian package binaryen): keeping the unoptimized module ($size_before bytes)"
+fi
+
+step "Vendored chart library -> www/vendor/"
+echarts_source=node_modules/echarts/dist/echarts.min.js
+if [[ -f "$echarts_source" ]]; then
+  mkdir -p www/vendor
+  cp "$echarts_source" www/vendor/echarts.min.js
+  note "copied $echarts_source ($(file_size "$echarts_source") bytes)"
+else
+  note "$echarts_source not found (run scripts/setup.sh): www/vendor/ left as it is"
+fi
+
+step "Native CLI (cargo build --release --bin behavior-lens)"
+cargo build --release --bin behavior-lens
+note "target/release/behavior-lens: $(file_size target/release/behavior-lens) bytes"
+
+step "Build complete"
