@@ -26,7 +26,10 @@ pub fn run(args: InspectArgs) -> CliResult {
         return Ok(());
     }
     println!("file        {name}");
-    println!("format      {} ({})", summary.format, parsed.log.detection_reason);
+    println!(
+        "format      {} ({})",
+        summary.format, parsed.log.detection_reason
+    );
     println!("encoding    {}", summary.encoding);
     println!(
         "rows        {} read, {} events, {} rejected, {} duplicates dropped",

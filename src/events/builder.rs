@@ -205,7 +205,10 @@ impl Builder {
     }
 
     fn warn_scientific(&mut self) {
-        for (tally, what) in [(self.scientific_users, "user"), (self.scientific_items, "item")] {
+        for (tally, what) in [
+            (self.scientific_users, "user"),
+            (self.scientific_items, "item"),
+        ] {
             if tally.count > 0 {
                 self.log.diagnostics.warn(format!(
                     "{} {what} ids look like numbers a spreadsheet rewrote in scientific \
@@ -242,7 +245,7 @@ impl Builder {
         if others.is_empty() {
             return;
         }
-        others.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        others.sort_unstable_by_key(|&(count, _)| std::cmp::Reverse(count));
         let total: usize = others.iter().map(|(count, _)| count).sum();
         let listed: Vec<String> = others
             .iter()
@@ -264,8 +267,7 @@ impl Builder {
         for event in events {
             counts[event.user as usize] += 1;
         }
-        let Some((user, &count)) = counts.iter().enumerate().max_by_key(|(_, &count)| count)
-        else {
+        let Some((user, &count)) = counts.iter().enumerate().max_by_key(|(_, &count)| count) else {
             return;
         };
         if count * 5 > events.len() {

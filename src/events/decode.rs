@@ -41,8 +41,16 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
         let body = &bytes[bom_len..];
         if encoding == UTF_16LE || encoding == UTF_16BE {
             let (text, _, had_errors) = encoding.decode(bytes);
-            let name = if encoding == UTF_16LE { "utf-16le" } else { "utf-16be" };
-            let damaged = if had_errors { damaged_line_numbers(&text) } else { Vec::new() };
+            let name = if encoding == UTF_16LE {
+                "utf-16le"
+            } else {
+                "utf-16be"
+            };
+            let damaged = if had_errors {
+                damaged_line_numbers(&text)
+            } else {
+                Vec::new()
+            };
             return Decoded {
                 text: Cow::Owned(text.into_owned()),
                 encoding: name.to_string(),

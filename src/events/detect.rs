@@ -73,7 +73,9 @@ impl Format {
             "json" | "jsonlines" | "ndjson" => "jsonl",
             other => other,
         };
-        Format::ALL.into_iter().find(|format| format.as_str() == alias)
+        Format::ALL
+            .into_iter()
+            .find(|format| format.as_str() == alias)
     }
 }
 
@@ -171,26 +173,18 @@ pub fn sniff_kind(text: &str) -> Format {
 /// Picks the delimiter that splits the sample lines into the same number of
 /// fields most consistently.
 pub fn sniff_delimiter(text: &str) -> Option<Delimiter> {
-    let sample: Vec<&str> = text
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .take(50)
-        .collect();
-    if sample.is_empty() {
-        return None;
-    }
+    let head = head_of(text, 65_536);
     let mut best: Option<(Delimiter, usize, usize)> = None;
+    let mut records = 0;
     for candidate in [b',', b'\t', b';', b'|'] {
-        let counts: Vec<usize> = sample
-            .iter()
-            .map(|line| count_outside_quotes(line, candidate))
-            .collect();
+        let counts = delimiters_per_record(head, candidate, 50, head.len() == text.len());
+        records = records.max(counts.len());
         let (mode, agreeing) = mode_of(&counts);
         if mode == 0 {
             continue;
         }
         // The last line of a cut-off file may disagree; ask for 80%.
-        if agreeing * 5 < sample.len() * 4 {
+        if agreeing * 5 < counts.len() * 4 {
             continue;
         }
         let better = match best {
@@ -206,25 +200,62 @@ pub fn sniff_delimiter(text: &str) -> Option<Delimiter> {
     if let Some((delimiter, _, _)) = best {
         return Some(delimiter);
     }
-    let counts: Vec<usize> = sample
-        .iter()
+    let counts: Vec<usize> = head
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .take(50)
         .map(|line| line.split_whitespace().count())
         .collect();
     let (mode, agreeing) = mode_of(&counts);
-    (mode >= 2 && agreeing * 5 >= sample.len() * 4).then_some(Delimiter::Whitespace)
+    (mode >= 2 && agreeing * 5 >= counts.len() * 4).then_some(Delimiter::Whitespace)
 }
 
-fn count_outside_quotes(line: &str, delimiter: u8) -> usize {
+/// The first `max` bytes of `text`, cut at a character boundary.
+fn head_of(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// Counts delimiters outside quotes in each of the first `limit` non-blank
+/// records; a line break inside quotes does not end a record. The last
+/// record counts only when `complete` says the text was not cut short.
+fn delimiters_per_record(text: &str, delimiter: u8, limit: usize, complete: bool) -> Vec<usize> {
+    let mut counts = Vec::new();
     let mut quoted = false;
     let mut count = 0;
-    for &byte in line.as_bytes() {
-        if byte == b'"' {
-            quoted = !quoted;
-        } else if byte == delimiter && !quoted {
-            count += 1;
+    let mut blank = true;
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => {
+                quoted = !quoted;
+                blank = false;
+            }
+            b'\n' if !quoted => {
+                if !blank {
+                    counts.push(count);
+                    if counts.len() == limit {
+                        return counts;
+                    }
+                }
+                count = 0;
+                blank = true;
+            }
+            b'\r' => {}
+            _ if byte == delimiter && !quoted => {
+                count += 1;
+                blank = false;
+            }
+            b' ' | b'\t' => {}
+            _ => blank = false,
         }
     }
-    count
+    if !blank && complete {
+        counts.push(count);
+    }
+    counts
 }
 
 fn mode_of(values: &[usize]) -> (usize, usize) {
@@ -233,7 +264,11 @@ fn mode_of(values: &[usize]) -> (usize, usize) {
     let mut best = (0, 0);
     let mut start = 0;
     while start < sorted.len() {
-        let end = start + sorted[start..].iter().take_while(|&&v| v == sorted[start]).count();
+        let end = start
+            + sorted[start..]
+                .iter()
+                .take_while(|&&v| v == sorted[start])
+                .count();
         if end - start > best.1 {
             best = (sorted[start], end - start);
         }
@@ -297,7 +332,10 @@ pub fn detect_table(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detect
 
     if has("eventtime") && has("eventtype") && has("productid") && has("userid") {
         mapping.set(Field::Item, index("productid"));
-        mapping.set(Field::Category, index("categorycode").or(index("categoryid")));
+        mapping.set(
+            Field::Category,
+            index("categorycode").or(index("categoryid")),
+        );
         if index("categorycode").is_some() {
             mapping.set_fallback(Field::Category, index("categoryid"));
         }
@@ -314,6 +352,9 @@ pub fn detect_table(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detect
     {
         mapping = Mapping::default();
         mapping.set(Field::Order, index("invoiceno").or(index("invoice")));
+        // The invoice is the visit: it groups lines into sessions and
+        // stands in for a missing customer id.
+        mapping.set(Field::Session, index("invoiceno").or(index("invoice")));
         mapping.set(Field::Item, index("stockcode"));
         mapping.set(Field::Quantity, index("quantity"));
         mapping.set(Field::Time, index("invoicedate"));
@@ -343,9 +384,14 @@ pub fn detect_table(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detect
         mapping.set(Field::Session, index("visitid"));
         let time = index("visitstarttime").or(index("date"));
         mapping.set(Field::Time, time);
-        let item = ["productsku", "hitsproductproductsku", "v2productname", "productname"]
-            .iter()
-            .find_map(|name| index(name));
+        let item = [
+            "productsku",
+            "hitsproductproductsku",
+            "v2productname",
+            "productname",
+        ]
+        .iter()
+        .find_map(|name| index(name));
         mapping.set(Field::Item, item.or(mapping.get(Field::Item)));
         detection.format = Format::GoogleAnalytics;
         detection.events = EventRule::Column(EventCodes::GoogleAnalytics);
@@ -379,7 +425,8 @@ pub fn detect_table(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detect
             && has("behaviortype")
         {
             detection.format = Format::TianchiMobile;
-            detection.reason = "header user_id,item_id,behavior_type,...,time with codes 1-4".into();
+            detection.reason =
+                "header user_id,item_id,behavior_type,...,time with codes 1-4".into();
         }
     }
     detection.mapping = mapping;
@@ -397,7 +444,10 @@ fn guess_codes(data: &[Vec<String>], event: usize) -> EventCodes {
     if values.is_empty() || values.iter().any(|value| classify_word(value).is_some()) {
         return EventCodes::Words;
     }
-    if values.iter().all(|value| matches!(*value, "1" | "2" | "3" | "4")) {
+    if values
+        .iter()
+        .all(|value| matches!(*value, "1" | "2" | "3" | "4"))
+    {
         return EventCodes::Tianchi;
     }
     if values
@@ -433,10 +483,16 @@ fn detect_headerless(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detec
             format: Format::TaobaoUserbehavior,
             delimiter,
             has_header: false,
-            columns: ["user_id", "item_id", "category_id", "behavior_type", "timestamp"]
-                .iter()
-                .map(|name| name.to_string())
-                .collect(),
+            columns: [
+                "user_id",
+                "item_id",
+                "category_id",
+                "behavior_type",
+                "timestamp",
+            ]
+            .iter()
+            .map(|name| name.to_string())
+            .collect(),
             mapping,
             events: EventRule::Column(EventCodes::Words),
             unsure: false,
@@ -470,9 +526,18 @@ mod tests {
 
     #[test]
     fn delimiter_sniffing() {
-        assert_eq!(sniff_delimiter("a,b,c\n1,2,3\n"), Some(Delimiter::Byte(b',')));
-        assert_eq!(sniff_delimiter("a\tb\n1\t2\n"), Some(Delimiter::Byte(b'\t')));
-        assert_eq!(sniff_delimiter("a;b\n\"1;x\";2\n"), Some(Delimiter::Byte(b';')));
+        assert_eq!(
+            sniff_delimiter("a,b,c\n1,2,3\n"),
+            Some(Delimiter::Byte(b','))
+        );
+        assert_eq!(
+            sniff_delimiter("a\tb\n1\t2\n"),
+            Some(Delimiter::Byte(b'\t'))
+        );
+        assert_eq!(
+            sniff_delimiter("a;b\n\"1;x\";2\n"),
+            Some(Delimiter::Byte(b';'))
+        );
         assert_eq!(
             sniff_delimiter(" 00001 19970101  1   11.77\r\n 00002 19970112  1   12.00\r\n"),
             Some(Delimiter::Whitespace)
@@ -499,7 +564,10 @@ mod tests {
 
     #[test]
     fn sentences_and_jsonl_sniffed() {
-        assert_eq!(sniff_kind("用户1: 浏览商品A -> 加入购物车\n"), Format::Sentences);
+        assert_eq!(
+            sniff_kind("用户1: 浏览商品A -> 加入购物车\n"),
+            Format::Sentences
+        );
         assert_eq!(sniff_kind("\n{\"user\": 1}\n"), Format::Jsonl);
         assert_eq!(sniff_kind("a,b,c\n"), Format::Table);
     }

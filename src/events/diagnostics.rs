@@ -132,7 +132,10 @@ impl Diagnostics {
 
     /// Rejection counts per reason, in order of first appearance.
     pub fn reasons(&self) -> Vec<ReasonCount> {
-        self.reasons.iter().map(|(_, _, count)| count.clone()).collect()
+        self.reasons
+            .iter()
+            .map(|(_, _, count)| count.clone())
+            .collect()
     }
 }
 

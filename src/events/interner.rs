@@ -16,7 +16,9 @@ pub struct Interner {
 
 impl std::fmt::Debug for Interner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Interner").field("len", &self.names.len()).finish()
+        f.debug_struct("Interner")
+            .field("len", &self.names.len())
+            .finish()
     }
 }
 

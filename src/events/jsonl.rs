@@ -61,7 +61,8 @@ pub(super) fn read(
                 continue;
             }
         };
-        let keys = keys.get_or_insert_with(|| KeyMap::new(&object, &options.mapping));
+        let keys = keys.get_or_insert_with(KeyMap::default);
+        keys.observe(&object, &options.mapping);
         accept(&mut builder, keys, &object, line_number, options);
     }
     progress(1.0);
@@ -76,25 +77,39 @@ pub(super) fn read(
     Ok(builder.finish())
 }
 
-/// Which key feeds which field, found from the first object's keys.
+/// Which key feeds which field. Keys are mapped like table headers, and
+/// the mapping is redone whenever an object brings a key not seen before.
+#[derive(Default)]
 struct KeyMap {
     names: Vec<String>,
     mapping: Mapping,
 }
 
 impl KeyMap {
-    fn new(object: &Map<String, Value>, explicit: &[(Field, String)]) -> KeyMap {
-        let names: Vec<String> = object.keys().cloned().collect();
-        let compact: Vec<String> = names.iter().map(|name| compact_header(name)).collect();
-        let mut mapping = Mapping::from_headers(&compact);
-        for (field, key) in explicit {
-            mapping.set(*field, names.iter().position(|name| name == key));
+    fn observe(&mut self, object: &Map<String, Value>, explicit: &[(Field, String)]) {
+        let mut added = false;
+        for key in object.keys() {
+            if !self.names.iter().any(|name| name == key) {
+                self.names.push(key.clone());
+                added = true;
+            }
         }
-        KeyMap { names, mapping }
+        if !added {
+            return;
+        }
+        let compact: Vec<String> = self.names.iter().map(|name| compact_header(name)).collect();
+        self.mapping = Mapping::from_headers(&compact);
+        for (field, key) in explicit {
+            if let Some(index) = self.names.iter().position(|name| name == key) {
+                self.mapping.set(*field, Some(index));
+            }
+        }
     }
 
     fn key(&self, field: Field) -> Option<&str> {
-        self.mapping.get(field).map(|index| self.names[index].as_str())
+        self.mapping
+            .get(field)
+            .map(|index| self.names[index].as_str())
     }
 }
 

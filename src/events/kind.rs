@@ -52,7 +52,9 @@ impl EventKind {
 
     /// Parses a canonical name as written by [`EventKind::as_str`].
     pub fn from_name(name: &str) -> Option<EventKind> {
-        EventKind::ALL.into_iter().find(|kind| kind.as_str() == name)
+        EventKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
     }
 }
 
@@ -152,8 +154,14 @@ mod tests {
     #[test]
     fn tianchi_and_ga_codes_differ() {
         assert_eq!(EventCodes::Tianchi.classify("2"), Some(EventKind::Favorite));
-        assert_eq!(EventCodes::GoogleAnalytics.classify("2"), Some(EventKind::View));
-        assert_eq!(EventCodes::GoogleAnalytics.classify("6"), Some(EventKind::Purchase));
+        assert_eq!(
+            EventCodes::GoogleAnalytics.classify("2"),
+            Some(EventKind::View)
+        );
+        assert_eq!(
+            EventCodes::GoogleAnalytics.classify("6"),
+            Some(EventKind::Purchase)
+        );
         assert_eq!(EventCodes::Tianchi.classify("5"), None);
     }
 

@@ -58,41 +58,129 @@ impl Field {
     fn synonyms(self) -> &'static [&'static str] {
         match self {
             Field::User => &[
-                "userid", "user", "visitorid", "customerid", "customer", "memberid", "buyerid",
-                "uid", "clientid", "fullvisitorid", "用户id", "用户", "会员id", "会员", "客户id",
-                "客户", "买家id", "买家", "顾客id", "顾客",
+                "userid",
+                "user",
+                "visitorid",
+                "customerid",
+                "customer",
+                "memberid",
+                "buyerid",
+                "uid",
+                "clientid",
+                "fullvisitorid",
+                "用户id",
+                "用户",
+                "会员id",
+                "会员",
+                "客户id",
+                "客户",
+                "买家id",
+                "买家",
+                "顾客id",
+                "顾客",
             ],
             Field::Item => &[
-                "itemid", "item", "productid", "product", "sku", "productsku", "stockcode",
-                "goodsid", "goods", "skuid", "商品id", "商品", "商品编号", "宝贝id", "货号",
-                "产品id", "产品",
+                "itemid",
+                "item",
+                "productid",
+                "product",
+                "sku",
+                "productsku",
+                "stockcode",
+                "goodsid",
+                "goods",
+                "skuid",
+                "商品id",
+                "商品",
+                "商品编号",
+                "宝贝id",
+                "货号",
+                "产品id",
+                "产品",
             ],
             Field::Event => &[
-                "eventtype", "event", "behaviortype", "behavior", "behaviour", "action",
-                "actiontype", "ecommerceactionactiontype", "hitsecommerceactionactiontype",
-                "eventname", "type", "行为类型", "行为", "事件类型", "事件", "操作类型", "操作",
+                "eventtype",
+                "event",
+                "behaviortype",
+                "behavior",
+                "behaviour",
+                "action",
+                "actiontype",
+                "ecommerceactionactiontype",
+                "hitsecommerceactionactiontype",
+                "eventname",
+                "type",
+                "行为类型",
+                "行为",
+                "事件类型",
+                "事件",
+                "操作类型",
+                "操作",
             ],
             Field::Time => &[
-                "eventtime", "timestamp", "time", "datetime", "date", "ts", "createdat",
-                "eventdate", "invoicedate", "orderdate", "visitstarttime", "时间戳", "时间",
-                "日期", "行为时间", "下单时间", "发生时间",
+                "eventtime",
+                "timestamp",
+                "time",
+                "datetime",
+                "date",
+                "ts",
+                "createdat",
+                "eventdate",
+                "invoicedate",
+                "orderdate",
+                "visitstarttime",
+                "时间戳",
+                "时间",
+                "日期",
+                "行为时间",
+                "下单时间",
+                "发生时间",
             ],
             Field::Category => &[
-                "categoryid", "category", "itemcategory", "categorycode", "cat", "catid",
-                "类目id", "类目", "品类", "分类", "类别",
+                "categoryid",
+                "category",
+                "itemcategory",
+                "categorycode",
+                "cat",
+                "catid",
+                "类目id",
+                "类目",
+                "品类",
+                "分类",
+                "类别",
             ],
             Field::Brand => &["brand", "品牌"],
             Field::Price => &[
-                "price", "unitprice", "amount", "dollarvalue", "revenue", "sales", "价格", "单价",
-                "金额", "销售额",
+                "price",
+                "unitprice",
+                "amount",
+                "dollarvalue",
+                "revenue",
+                "sales",
+                "价格",
+                "单价",
+                "金额",
+                "销售额",
             ],
             Field::Quantity => &["quantity", "qty", "numberofcds", "units", "数量", "件数"],
             Field::Session => &[
-                "usersession", "sessionid", "session", "visitid", "会话id", "会话",
+                "usersession",
+                "sessionid",
+                "session",
+                "visitid",
+                "会话id",
+                "会话",
             ],
             Field::Order => &[
-                "orderid", "order", "invoiceno", "invoice", "transactionid", "orderno", "订单id",
-                "订单号", "订单",
+                "orderid",
+                "order",
+                "invoiceno",
+                "invoice",
+                "transactionid",
+                "orderno",
+                "订单id",
+                "订单号",
+                "订单",
             ],
         }
     }
@@ -136,7 +224,12 @@ impl Mapping {
 
     /// Largest column index used, for the row-length check.
     pub fn max_column(&self) -> Option<usize> {
-        self.columns.iter().chain(&self.fallbacks).flatten().copied().max()
+        self.columns
+            .iter()
+            .chain(&self.fallbacks)
+            .flatten()
+            .copied()
+            .max()
     }
 
     /// Maps each field to the first column whose header matches one of its
@@ -176,13 +269,20 @@ impl Mapping {
 /// column number.
 pub fn parse_mapping_spec(spec: &str) -> Result<Vec<(Field, String)>, String> {
     let mut pairs = Vec::new();
-    for part in spec.split(',').map(str::trim).filter(|part| !part.is_empty()) {
+    for part in spec
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
         let (field, column) = part
             .split_once('=')
             .ok_or_else(|| format!("invalid mapping {part:?}; expected FIELD=COLUMN"))?;
         let field = Field::from_name(field).ok_or_else(|| {
             let names: Vec<&str> = Field::ALL.iter().map(|field| field.as_str()).collect();
-            format!("unknown field {field:?} in mapping; expected one of {}", names.join(", "))
+            format!(
+                "unknown field {field:?} in mapping; expected one of {}",
+                names.join(", ")
+            )
         })?;
         pairs.push((field, column.trim().to_string()));
     }
@@ -222,7 +322,10 @@ mod tests {
     #[test]
     fn mapping_spec_parses_and_rejects() {
         let pairs = parse_mapping_spec("user=buyer, item=3").expect("valid spec");
-        assert_eq!(pairs, vec![(Field::User, "buyer".into()), (Field::Item, "3".into())]);
+        assert_eq!(
+            pairs,
+            vec![(Field::User, "buyer".into()), (Field::Item, "3".into())]
+        );
         assert!(parse_mapping_spec("shopper=1").is_err());
         assert!(parse_mapping_spec("user").is_err());
     }

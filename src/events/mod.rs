@@ -51,7 +51,11 @@ impl Event {
     /// Line revenue: unit price times quantity (1 when absent); NaN without
     /// a price.
     pub fn amount(&self) -> f32 {
-        let quantity = if self.quantity.is_nan() { 1.0 } else { self.quantity };
+        let quantity = if self.quantity.is_nan() {
+            1.0
+        } else {
+            self.quantity
+        };
         self.price * quantity
     }
 }
@@ -124,7 +128,9 @@ pub enum IngestError {
         field: &'static str,
         columns: String,
     },
-    #[error("{file}: --map names column {column:?}, which is not in the header (columns: {columns})")]
+    #[error(
+        "{file}: --map names column {column:?}, which is not in the header (columns: {columns})"
+    )]
     UnknownColumn {
         file: String,
         column: String,
@@ -205,7 +211,9 @@ pub fn ingest_with_progress(
     let decoded = decode::decode(bytes, options.encoding);
     let text: &str = &decoded.text;
     if text.trim().is_empty() {
-        return Err(IngestError::Empty { file: file.to_string() });
+        return Err(IngestError::Empty {
+            file: file.to_string(),
+        });
     }
     let kind = match options.format {
         Some(format @ (Format::Jsonl | Format::Sentences)) => format,
@@ -229,7 +237,9 @@ pub fn ingest_with_progress(
     if log.events.is_empty() {
         let diagnostics = &log.diagnostics;
         if diagnostics.rows == 0 {
-            return Err(IngestError::OnlyHeader { file: file.to_string() });
+            return Err(IngestError::OnlyHeader {
+                file: file.to_string(),
+            });
         }
         if diagnostics.rejected == diagnostics.rows {
             let first = diagnostics
@@ -257,7 +267,9 @@ pub fn ingest_with_progress(
 /// Rejects binary files early, naming what they look like.
 fn check_is_text(file: &str, bytes: &[u8]) -> Result<(), IngestError> {
     if bytes.is_empty() {
-        return Err(IngestError::Empty { file: file.to_string() });
+        return Err(IngestError::Empty {
+            file: file.to_string(),
+        });
     }
     let not_text = |detail: &str| IngestError::NotText {
         file: file.to_string(),
@@ -272,7 +284,9 @@ fn check_is_text(file: &str, bytes: &[u8]) -> Result<(), IngestError> {
         return Err(not_text("it is gzip-compressed; decompress it first"));
     }
     if bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
-        return Err(not_text("it is a legacy Excel (.xls) file; save the sheet as CSV first"));
+        return Err(not_text(
+            "it is a legacy Excel (.xls) file; save the sheet as CSV first",
+        ));
     }
     if bytes.starts_with(b"%PDF") {
         return Err(not_text("it is a PDF document; export the data as CSV"));

@@ -128,10 +128,11 @@ fn read_line(builder: &mut Builder, line_number: usize, line: &str) {
         match parse_step(raw_step) {
             Some(step) => steps.push(step),
             None => {
+                let leading = raw_step.chars().take_while(|ch| ch.is_whitespace()).count();
                 builder.diagnostics().reject(
                     RejectKind::InvalidStep,
                     line_number,
-                    column,
+                    column + leading,
                     "",
                     raw_step.trim(),
                     "a step such as 浏览商品A, 加入购物车, view item A, add to cart, purchase item A",
@@ -182,7 +183,9 @@ fn split_user(line: &str) -> Option<(&str, &str)> {
 
 /// `用户1` and `user 1` both name user `1`.
 fn strip_user_prefix(text: &str) -> &str {
-    for prefix in ["用户", "user", "User", "USER", "customer", "Customer", "客户"] {
+    for prefix in [
+        "用户", "user", "User", "USER", "customer", "Customer", "客户",
+    ] {
         if let Some(rest) = text.strip_prefix(prefix) {
             let rest = rest.trim();
             if !rest.is_empty() {
@@ -256,9 +259,15 @@ fn split_attributes(text: &str) -> (&str, Option<String>, Option<String>) {
     let mut brand = None;
     for part in inner.split([',', '，']) {
         let part = part.trim();
-        if let Some(value) = part.strip_prefix("category").or_else(|| part.strip_prefix("类目")) {
+        if let Some(value) = part
+            .strip_prefix("category")
+            .or_else(|| part.strip_prefix("类目"))
+        {
             category = Some(value.trim().to_string());
-        } else if let Some(value) = part.strip_prefix("brand").or_else(|| part.strip_prefix("品牌")) {
+        } else if let Some(value) = part
+            .strip_prefix("brand")
+            .or_else(|| part.strip_prefix("品牌"))
+        {
             brand = Some(value.trim().to_string());
         }
     }

@@ -118,7 +118,9 @@ impl Fields<'_> {
     }
 
     fn to_strings(&self) -> Vec<String> {
-        (0..self.len()).map(|index| self.get(index).to_string()).collect()
+        (0..self.len())
+            .map(|index| self.get(index).to_string())
+            .collect()
     }
 
     fn joined(&self) -> String {
@@ -194,7 +196,8 @@ impl<'a> RowReader<'a> {
                     if self.text.as_bytes().get(start) == Some(&b'\n') {
                         start += 1;
                     }
-                    let newlines = memchr::memchr_iter(b'\n', &self.text.as_bytes()[mark_byte..start]).count();
+                    let newlines =
+                        memchr::memchr_iter(b'\n', &self.text.as_bytes()[mark_byte..start]).count();
                     let line = mark_line + newlines;
                     self.line_mark = (start, line);
                     self.offset = csv.position().byte() as usize;
@@ -346,7 +349,11 @@ impl Plan {
             return Err(missing("a user id", "user"));
         }
         let relative = if detection.format == Format::Instacart {
-            let compact: Vec<String> = detection.columns.iter().map(|c| compact_header(c)).collect();
+            let compact: Vec<String> = detection
+                .columns
+                .iter()
+                .map(|c| compact_header(c))
+                .collect();
             let find = |name: &str| compact.iter().position(|column| column == name);
             Some(RelativeColumns {
                 order_number: find("ordernumber")
@@ -362,8 +369,7 @@ impl Plan {
         if relative.is_none() && mapping.get(Field::Time).is_none() {
             return Err(missing("a time", "time"));
         }
-        if matches!(detection.events, EventRule::Column(_)) && mapping.get(Field::Event).is_none()
-        {
+        if matches!(detection.events, EventRule::Column(_)) && mapping.get(Field::Event).is_none() {
             return Err(missing("an event type", "event"));
         }
         let price_is_line_total = mapping
@@ -371,7 +377,15 @@ impl Plan {
             .and_then(|index| detection.columns.get(index))
             .map(|name| {
                 let name = compact_header(name);
-                ["amount", "dollarvalue", "revenue", "sales", "金额", "销售额"].contains(&name.as_str())
+                [
+                    "amount",
+                    "dollarvalue",
+                    "revenue",
+                    "sales",
+                    "金额",
+                    "销售额",
+                ]
+                .contains(&name.as_str())
             })
             .unwrap_or(false);
         Ok(Plan {
@@ -591,7 +605,10 @@ fn read_relative(fields: &Fields, columns: &RelativeColumns, event: usize) -> Op
         if value.is_empty() {
             Some(0.0)
         } else {
-            value.parse::<f32>().ok().filter(|n| n.is_finite() && *n >= 0.0)
+            value
+                .parse::<f32>()
+                .ok()
+                .filter(|n| n.is_finite() && *n >= 0.0)
         }
     };
     Some(RelativeTime {

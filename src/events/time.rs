@@ -129,7 +129,10 @@ fn parse_epoch_fraction(text: &str) -> Option<i64> {
     let (whole, fraction) = text.split_once('.')?;
     if !(9..=11).contains(&whole.len())
         || fraction.is_empty()
-        || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit())
+        || !whole
+            .bytes()
+            .chain(fraction.bytes())
+            .all(|b| b.is_ascii_digit())
     {
         return None;
     }
@@ -334,7 +337,8 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     let era = year.div_euclid(400);
     let year_of_era = year - era * 400;
     let month = i64::from(month);
-    let day_of_year = (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let day_of_year =
+        (153 * (if month > 2 { month - 3 } else { month + 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
 }
@@ -435,8 +439,15 @@ mod tests {
     #[test]
     fn impossible_dates_rejected() {
         for text in [
-            "", "2019-13-01", "2019-02-30", "2019-10-01 25:00", "abc", "12/1/20", "2.82E+18",
-            "123", "2019-10-01 00:00 XYZ",
+            "",
+            "2019-13-01",
+            "2019-02-30",
+            "2019-10-01 25:00",
+            "abc",
+            "12/1/20",
+            "2.82E+18",
+            "123",
+            "2019-10-01 00:00 XYZ",
         ] {
             assert_eq!(utc(text), None, "value {text:?}");
         }
@@ -451,7 +462,10 @@ mod tests {
             Some(1_569_888_000_000)
         );
         let fixed = Zone::parse("+08:00").expect("fixed offset");
-        assert_eq!(parse_timestamp("2019-10-01 08:00", &fixed), Some(1_569_888_000_000));
+        assert_eq!(
+            parse_timestamp("2019-10-01 08:00", &fixed),
+            Some(1_569_888_000_000)
+        );
         // An explicit offset wins over the zone.
         assert_eq!(
             parse_timestamp("2019-10-01T00:00:00Z", &shanghai),

@@ -54,7 +54,12 @@ pub fn render_user(
     user: usize,
     options: &SentenceOptions,
 ) -> String {
-    render(log, log.users.name(user as u32), timelines.of_user(user), options)
+    render(
+        log,
+        log.users.name(user as u32),
+        timelines.of_user(user),
+        options,
+    )
 }
 
 /// Renders each session of one user as its own sentence.
@@ -165,7 +170,10 @@ fn push_attributes(text: &mut String, log: &EventLog, category: u32, brand: u32,
         Lang::En => ("category ", "brand ", " (", ")", ", "),
     };
     if category != NONE {
-        parts.push(format!("{category_word}{}", clean(log.categories.name(category))));
+        parts.push(format!(
+            "{category_word}{}",
+            clean(log.categories.name(category))
+        ));
     }
     if brand != NONE {
         parts.push(format!("{brand_word}{}", clean(log.brands.name(brand))));
@@ -210,6 +218,9 @@ mod tests {
         assert_eq!(gap_marker(30_000, Lang::En), None);
         assert_eq!(gap_marker(90_000, Lang::En).as_deref(), Some("[+1m]"));
         assert_eq!(gap_marker(7_200_000, Lang::Zh).as_deref(), Some("[+2小时]"));
-        assert_eq!(gap_marker(3 * 86_400_000, Lang::En).as_deref(), Some("[+3d]"));
+        assert_eq!(
+            gap_marker(3 * 86_400_000, Lang::En).as_deref(),
+            Some("[+3d]")
+        );
     }
 }

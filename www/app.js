@@ -1,0 +1,252 @@
+// The page: file input, progress, error panel and report views. All heavy
+// work runs in worker.js. Every value from the log is written with
+// textContent, never as HTML.
+
+import { preferredLanguage, translate } from './i18n.js';
+
+const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+/** @type {Map<number, {resolve: Function, reject: Function}>} */
+const pending = new Map();
+let nextId = 1;
+let lang = preferredLanguage();
+
+const $ = (selector) => document.querySelector(selector);
+
+/** @param {'loading'|'ready'|'working'|'done'|'error'} status */
+function setStatus(status) {
+  document.body.dataset.status = status;
+}
+
+function t(key) {
+  return translate(lang, key);
+}
+
+function applyLanguage() {
+  document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
+  $('#lang').value = lang;
+  for (const element of document.querySelectorAll('[data-i18n]')) {
+    element.textContent = t(element.dataset.i18n);
+  }
+  if (api.report) renderReport(api.report);
+}
+
+function showProgress(step, share) {
+  $('#progress').hidden = false;
+  $('#progress-step').textContent = t(`step.${step}`);
+  $('#progress-share').textContent = `${Math.round(share * 100)}%`;
+  $('#progress-bar').value = share;
+}
+
+function hideProgress() {
+  $('#progress').hidden = true;
+}
+
+function showError(message) {
+  const panel = $('#error');
+  panel.replaceChildren();
+  const title = document.createElement('strong');
+  title.textContent = t('errorTitle');
+  const body = document.createElement('p');
+  body.textContent = message;
+  panel.append(title, body);
+  panel.hidden = false;
+}
+
+worker.onmessage = (event) => {
+  const message = event.data;
+  if (message.type === 'ready') {
+    $('#version').textContent = `core ${message.version}`;
+    $('#try-sample').disabled = false;
+    setStatus('ready');
+    return;
+  }
+  const request = pending.get(message.id);
+  if (message.type === 'progress') {
+    showProgress(message.step, message.share);
+    return;
+  }
+  if (message.type === 'error' && message.id === null) {
+    setStatus('error');
+    showError(message.message);
+    return;
+  }
+  if (!request) return;
+  pending.delete(message.id);
+  if (message.type === 'done') request.resolve(JSON.parse(message.json));
+  else request.reject(new Error(message.message));
+};
+
+worker.onerror = (event) => {
+  setStatus('error');
+  showError(event.message || 'the analysis worker failed to start');
+};
+
+/**
+ * Analyzes a log file in the worker and shows the report.
+ * @param {File} file
+ * @param {object} [options] format, mapping, encoding, timezone, lang, ...
+ * @returns {Promise<object>} the report object (as in report.json)
+ */
+async function analyzeFile(file, options = {}) {
+  setStatus('working');
+  $('#error').hidden = true;
+  showProgress('read', 0);
+  const id = nextId++;
+  const result = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+  worker.postMessage({ type: 'analyze', id, file, options: { lang, ...options } });
+  try {
+    const report = await result;
+    api.report = report;
+    renderReport(report);
+    hideProgress();
+    setStatus('done');
+    return report;
+  } catch (error) {
+    hideProgress();
+    showError(error.message);
+    setStatus('error');
+    throw error;
+  }
+}
+
+const api = { analyzeFile, report: null };
+window.behaviorLens = api;
+
+const numberFormat = () => new Intl.NumberFormat(lang === 'zh' ? 'zh-CN' : 'en-US');
+
+function fillTable(table, rows) {
+  const body = table.querySelector('tbody');
+  body.replaceChildren();
+  for (const cells of rows) {
+    const row = document.createElement('tr');
+    for (const cell of cells) {
+      const td = document.createElement('td');
+      td.textContent = String(cell);
+      row.append(td);
+    }
+    body.append(row);
+  }
+  table.hidden = rows.length === 0;
+}
+
+function renderReport(report) {
+  const summary = report.summary;
+  const format = numberFormat();
+  $('#file-name').textContent = report.input.file;
+  $('#format-line').textContent = `${summary.format} · ${summary.encoding} · ${report.input.detection_reason}`;
+  for (const element of document.querySelectorAll('[data-summary]')) {
+    const value = summary[element.dataset.summary];
+    element.dataset.value = String(value);
+    element.textContent = format.format(value);
+  }
+  $('#time-span').textContent =
+    summary.first_event && summary.last_event
+      ? `${summary.first_event} – ${summary.last_event}`
+      : t('noDates');
+
+  const mix = $('#event-mix');
+  mix.replaceChildren();
+  const total = Math.max(1, summary.events);
+  for (const [kind, count] of Object.entries(summary.event_counts)) {
+    if (count === 0) continue;
+    const row = document.createElement('div');
+    row.className = 'mix-row';
+    const label = document.createElement('span');
+    label.className = 'mix-label';
+    label.textContent = t(`kind.${kind}`);
+    const bar = document.createElement('span');
+    bar.className = `mix-bar kind-${kind}`;
+    bar.style.width = `${Math.max(0.5, (count / total) * 100)}%`;
+    const value = document.createElement('span');
+    value.className = 'mix-value';
+    value.textContent = `${format.format(count)} (${((count / total) * 100).toFixed(1)}%)`;
+    row.append(label, bar, value);
+    mix.append(row);
+  }
+
+  const warnings = $('#warnings');
+  warnings.replaceChildren();
+  const messages = [...summary.warnings];
+  if (report.input.mapping_unsure) messages.unshift(t('unsure'));
+  if (messages.length === 0) messages.push(t('noWarnings'));
+  for (const text of messages) {
+    const item = document.createElement('li');
+    item.textContent = text;
+    warnings.append(item);
+  }
+  fillTable(
+    $('#rejections'),
+    summary.rejected_reasons.map((reason) => [reason.reason, format.format(reason.count), reason.first_line]),
+  );
+  fillTable(
+    $('#examples'),
+    report.input.rejected_examples.map((example) => [
+      example.line,
+      example.column_name ? `${example.column} (${example.column_name})` : example.column,
+      example.value,
+      example.expected,
+    ]),
+  );
+  fillTable(
+    $('#mapping'),
+    report.input.mapping.map((entry) => [entry.field, entry.column]),
+  );
+
+  const sentences = $('#sentences');
+  sentences.replaceChildren();
+  for (const text of report.sentences) {
+    const item = document.createElement('li');
+    item.textContent = text;
+    sentences.append(item);
+  }
+  for (const id of ['#overview', '#quality', '#sentences-panel']) $(id).hidden = false;
+}
+
+function analyzeFromUi(file) {
+  analyzeFile(file).catch((error) => console.warn('analysis failed:', error.message));
+}
+
+$('#file-input').addEventListener('change', (event) => {
+  const file = event.target.files?.[0];
+  if (file) analyzeFromUi(file);
+  event.target.value = '';
+});
+
+const dropZone = $('#drop-zone');
+dropZone.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  dropZone.classList.add('over');
+});
+dropZone.addEventListener('dragleave', () => dropZone.classList.remove('over'));
+dropZone.addEventListener('drop', (event) => {
+  event.preventDefault();
+  dropZone.classList.remove('over');
+  const file = event.dataTransfer?.files?.[0];
+  if (file) analyzeFromUi(file);
+});
+
+$('#try-sample').addEventListener('click', async () => {
+  setStatus('working');
+  showProgress('read', 0);
+  try {
+    const response = await fetch('./samples/rees46-2019-oct-head.csv');
+    if (!response.ok) throw new Error(`sample not found (HTTP ${response.status})`);
+    const blob = await response.blob();
+    analyzeFromUi(new File([blob], 'rees46-2019-oct-head.csv', { type: 'text/csv' }));
+  } catch (error) {
+    hideProgress();
+    showError(error.message);
+    setStatus('error');
+  }
+});
+
+$('#lang').addEventListener('change', (event) => {
+  lang = event.target.value === 'zh' ? 'zh' : 'en';
+  applyLanguage();
+});
+
+applyLanguage();
+showProgress('loading', 0);
+worker.addEventListener('message', (event) => {
+  if (event.data.type === 'ready') hideProgress();
+});
