@@ -1,10 +1,20 @@
-//! `behavior-lens`: the native command line for offline batch work.
+//! `behavior-lens`: the native command line for offline batch work. On
+//! wasm32 the binary is empty: the page uses the library through `wasm.rs`.
 
+#![cfg_attr(target_arch = "wasm32", allow(unused))]
+
+#[cfg(not(target_arch = "wasm32"))]
 mod cli;
 
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
 use clap::{Parser, Subcommand};
+#[cfg(not(target_arch = "wasm32"))]
 use std::process::ExitCode;
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Parser)]
 #[command(
     name = "behavior-lens",
@@ -16,6 +26,7 @@ struct Cli {
     command: Command,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[derive(Subcommand)]
 enum Command {
     /// Read a log and print its format, counts, rejected rows and warnings.
@@ -26,6 +37,7 @@ enum Command {
     Analyze(cli::analyze::AnalyzeArgs),
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
