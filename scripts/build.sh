@@ -49,6 +49,24 @@ size_before="$(file_size "$bg_wasm")"
 note "$bg_wasm: $size_before bytes after wasm-bindgen"
 
 step "wasm-opt -O3"
+# Old binaryen releases (Debian 12 ships version 108) rewrite wasm-bindgen's
+# externref table into a form that fails to instantiate, so the optimized
+# module is kept only when Node can load it.
+loads_in_node() {
+  local dir
+  dir="$(mktemp -d)"
+  cp www/pkg/behavior_lens.js "$dir/"
+  cp "$1" "$dir/behavior_lens_bg.wasm"
+  node --input-type=module -e "
+    import { readFileSync } from 'node:fs';
+    const m = await import('$dir/behavior_lens.js');
+    m.initSync({ module: readFileSync('$dir/behavior_lens_bg.wasm') });
+    m.version();
+  " >/dev/null 2>&1
+  local status=$?
+  rm -rf "$dir"
+  return $status
+}
 if command -v wasm-opt >/dev/null 2>&1; then
   # rustc 1.95 enables all of these proposals except SIMD by default for
   # wasm32-unknown-unknown (see `rustc --print cfg --target ...`), so
@@ -62,9 +80,14 @@ if command -v wasm-opt >/dev/null 2>&1; then
     --enable-reference-types \
     --enable-multivalue \
     "$bg_wasm" -o "$bg_wasm.opt"
-  mv "$bg_wasm.opt" "$bg_wasm"
-  size_after="$(file_size "$bg_wasm")"
-  note "$bg_wasm: $size_before -> $size_after bytes"
+  if loads_in_node "$bg_wasm.opt"; then
+    mv "$bg_wasm.opt" "$bg_wasm"
+    size_after="$(file_size "$bg_wasm")"
+    note "$bg_wasm: $size_before -> $size_after bytes"
+  else
+    rm -f "$bg_wasm.opt"
+    note "$(wasm-opt --version) produced a module that does not instantiate; keeping the unoptimized one ($size_before bytes)"
+  fi
 else
   note "wasm-opt not found (Debian package binaryen): keeping the unoptimized module ($size_before bytes)"
 fi

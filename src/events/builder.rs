@@ -4,11 +4,11 @@
 use super::detect::Format;
 use super::diagnostics::Diagnostics;
 use super::interner::{Interner, NONE};
-use super::kind::EventKind;
+use super::kind::{EventCodes, EventKind};
 use super::mapping::Mapping;
 use super::{Event, EventLog, SessionSource, TimeBasis};
-use hashbrown::{DefaultHashBuilder, HashSet};
-use std::hash::{BuildHasher, Hash, Hasher};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
 
 /// One event's fields as text, before interning.
 #[derive(Default)]
@@ -20,7 +20,10 @@ pub(super) struct Draft<'a> {
     pub session: &'a str,
     pub order: &'a str,
     pub label: &'a str,
+    /// The kind when the format fixes it; otherwise `codes` classifies the
+    /// label.
     pub kind: Option<EventKind>,
+    pub codes: Option<EventCodes>,
     pub time: i64,
     pub price: f32,
     pub quantity: f32,
@@ -45,7 +48,10 @@ impl Tally {
 
 pub(super) struct Builder {
     pub log: EventLog,
-    seen: HashSet<u64>,
+    /// Row hashes seen so far; the hash is its own key.
+    seen: HashTable<u64>,
+    /// Canonical kind of each label id, filled on first sight.
+    kind_of_label: Vec<Option<Option<EventKind>>>,
     hasher: DefaultHashBuilder,
     keep_duplicates: bool,
     scientific_users: Tally,
@@ -82,7 +88,8 @@ impl Builder {
                 session_source: SessionSource::InactivityGap,
                 diagnostics: Diagnostics::default(),
             },
-            seen: HashSet::new(),
+            seen: HashTable::new(),
+            kind_of_label: Vec::new(),
             hasher: DefaultHashBuilder::default(),
             keep_duplicates,
             scientific_users: Tally::default(),
@@ -96,26 +103,33 @@ impl Builder {
         }
     }
 
+    /// Reserves room for about `rows` events, so that large files do not
+    /// pay for repeated growth of the event list and the duplicate table.
+    pub fn reserve(&mut self, rows: usize) {
+        self.log.events.reserve(rows);
+        if !self.keep_duplicates {
+            self.seen.reserve(rows, |&seen| seen);
+        }
+    }
+
     pub fn diagnostics(&mut self) -> &mut Diagnostics {
         &mut self.log.diagnostics
     }
 
-    /// Returns true, and counts the row, when an identical row was seen
-    /// before. Rows are compared by a 64-bit hash of their fields; at ten
+    /// Returns true, and counts the row, when a row with the same text was
+    /// seen before. Rows are compared by a 64-bit hash of their text; at ten
     /// million rows the chance of any false match is about one in 300,000.
-    pub fn is_duplicate<'a>(&mut self, fields: impl Iterator<Item = &'a str>) -> bool {
+    pub fn is_duplicate(&mut self, raw: &str) -> bool {
         if self.keep_duplicates {
             return false;
         }
-        let mut state = self.hasher.build_hasher();
-        for field in fields {
-            field.hash(&mut state);
-        }
-        let fresh = self.seen.insert(state.finish());
-        if !fresh {
+        let hash = self.hasher.hash_one(raw);
+        if self.seen.find(hash, |&seen| seen == hash).is_some() {
             self.log.diagnostics.duplicates += 1;
+            return true;
         }
-        !fresh
+        self.seen.insert_unique(hash, hash, |&seen| seen);
+        false
     }
 
     /// Interns and stores one accepted event. A missing user falls back to
@@ -144,8 +158,21 @@ impl Builder {
             }
             self.scientific_items.add(line);
         }
-        let kind = draft.kind.unwrap_or(EventKind::Other);
         let label = log.labels.intern(draft.label);
+        let kind = match (draft.kind, draft.codes) {
+            (Some(kind), _) => kind,
+            (None, Some(codes)) => {
+                let index = label as usize;
+                if self.kind_of_label.len() <= index {
+                    self.kind_of_label.resize(index + 1, None);
+                }
+                let cached = &mut self.kind_of_label[index];
+                cached
+                    .get_or_insert_with(|| codes.classify(draft.label))
+                    .unwrap_or(EventKind::Other)
+            }
+            (None, None) => EventKind::Other,
+        };
         if kind == EventKind::Other {
             let index = label as usize;
             if self.other_labels.len() <= index {
@@ -191,6 +218,17 @@ impl Builder {
         self.warn_dominant_user();
         self.log.session_source = pick_session_source(&self.log);
         self.log.events.shrink_to_fit();
+        for interner in [
+            &mut self.log.users,
+            &mut self.log.items,
+            &mut self.log.categories,
+            &mut self.log.brands,
+            &mut self.log.sessions,
+            &mut self.log.orders,
+            &mut self.log.labels,
+        ] {
+            interner.shrink_to_fit();
+        }
         self.log
     }
 

@@ -33,7 +33,7 @@ pub(super) fn read(
         }
         let line_number = index + 1;
         builder.diagnostics().rows += 1;
-        if builder.is_duplicate(std::iter::once(trimmed)) {
+        if builder.is_duplicate(trimmed) {
             continue;
         }
         let object = match serde_json::from_str::<Value>(trimmed) {
@@ -242,7 +242,8 @@ fn accept(
             session: &session,
             order: &order,
             label: &label,
-            kind: EventCodes::Words.classify(&label),
+            kind: None,
+            codes: Some(EventCodes::Words),
             time,
             price: numbers[0],
             quantity: numbers[1],

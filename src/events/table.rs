@@ -67,6 +67,7 @@ pub(super) fn read(
     builder.log.mapping_unsure = detection.unsure;
     builder.log.detection_reason = detection.reason.clone();
 
+    builder.reserve(estimate_rows(text));
     let mut reader = RowReader::new(text, delimiter, detection.has_header);
     let mut relative = Vec::new();
     let mut rows = 0usize;
@@ -92,6 +93,8 @@ pub(super) fn read(
 /// ended the file without a line end.
 struct Row<'r> {
     line: usize,
+    /// The row's text as in the file, without its line end.
+    raw: &'r str,
     fields: Fields<'r>,
     last_without_newline: bool,
 }
@@ -206,8 +209,15 @@ impl<'a> RowReader<'a> {
                     }
                     let last_without_newline =
                         self.offset >= self.text.len() && !self.text.ends_with('\n');
+                    let end = self.offset.clamp(start, self.text.len());
+                    let raw = self
+                        .text
+                        .get(start..end)
+                        .unwrap_or("")
+                        .trim_end_matches(['\r', '\n']);
                     return Some(Row {
                         line,
+                        raw,
                         fields: Fields::Record(&self.record),
                         last_without_newline,
                     });
@@ -231,12 +241,22 @@ impl<'a> RowReader<'a> {
             }
             return Some(Row {
                 line: index + 1,
+                raw: line,
                 fields: Fields::Split(line.split_whitespace().collect()),
                 last_without_newline: self.offset >= self.text.len() && !self.text.ends_with('\n'),
             });
         }
         None
     }
+}
+
+/// Estimates the row count from the length of the first lines, with 10%
+/// headroom.
+fn estimate_rows(text: &str) -> usize {
+    let head = &text.as_bytes()[..text.len().min(65_536)];
+    let lines = memchr::memchr_iter(b'\n', head).count().max(1);
+    let average = head.len() / lines;
+    (text.len() / average.max(1)) * 11 / 10
 }
 
 fn sample_rows(text: &str, delimiter: Delimiter) -> Vec<Vec<String>> {
@@ -418,7 +438,7 @@ impl Plan {
     fn accept(&self, builder: &mut Builder, row: &Row<'_>, relative: &mut Vec<RelativeTime>) {
         builder.diagnostics().rows += 1;
         let fields = &row.fields;
-        if builder.is_duplicate((0..fields.len()).map(|index| fields.get(index))) {
+        if builder.is_duplicate(row.raw) {
             return;
         }
         let line = row.line;
@@ -531,7 +551,7 @@ impl Plan {
 
         let order = get(self.order);
         let (kind, label) = match self.rule {
-            EventRule::Column(codes) => {
+            EventRule::Column(_) => {
                 let index = self.event.unwrap_or(0);
                 let label = fields.get(index).trim();
                 if label.is_empty() {
@@ -545,7 +565,7 @@ impl Plan {
                     );
                     return;
                 }
-                (codes.classify(label), label)
+                (None, label)
             }
             EventRule::AllPurchases => (Some(EventKind::Purchase), "purchase"),
             EventRule::Invoice => {
@@ -591,6 +611,10 @@ impl Plan {
                 order,
                 label,
                 kind,
+                codes: match self.rule {
+                    EventRule::Column(codes) => Some(codes),
+                    _ => None,
+                },
                 time,
                 price,
                 quantity,

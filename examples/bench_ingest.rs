@@ -1,0 +1,72 @@
+//! Ingestion benchmark: events per second and bytes per event for the
+//! Taobao sample and for a synthetic log made by repeating its rows with new
+//! user ids. Prints one line per input; run with
+//! `cargo run --release --example bench_ingest -- [EVENTS]`.
+
+use behavior_lens::events::{ingest, IngestOptions};
+use behavior_lens::timeline::{Timelines, DEFAULT_SESSION_GAP_MS};
+use std::time::Instant;
+
+const SAMPLE: &[u8] = include_bytes!("../tests/data/taobao-userbehavior-sample/UserBehavior.csv");
+
+/// Repeats the sample's rows with user ids shifted per copy until `events`
+/// rows exist, so no copy duplicates another.
+fn synthetic(events: usize) -> Vec<u8> {
+    let text = std::str::from_utf8(SAMPLE).expect("the sample is UTF-8");
+    let rows: Vec<(u64, &str)> = text
+        .lines()
+        .map(|row| {
+            let (user, rest) = row.split_once(',').expect("five columns");
+            (user.parse().expect("numeric user id"), rest)
+        })
+        .collect();
+    let mut out = Vec::with_capacity(events * 40);
+    for index in 0..events {
+        let (user, rest) = rows[index % rows.len()];
+        let copy = (index / rows.len()) as u64;
+        out.extend_from_slice(format!("{},{rest}\n", user + copy * 10_000_000).as_bytes());
+    }
+    out
+}
+
+/// Peak resident memory of this process in bytes, from /proc (Linux only).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+fn measure(name: &str, bytes: &[u8]) {
+    let options = IngestOptions::default();
+    let start = Instant::now();
+    let log = ingest(name, bytes, &options).expect("the benchmark input reads");
+    let parse_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let timeline_seconds = start.elapsed().as_secs_f64();
+    let events = log.events.len() as f64;
+    println!(
+        "native  {name:<28} {:>10} events  parse {:>8.3} s  {:>6.2} M events/s  timelines {:>6.3} s  {:>5.1} bytes/event  {} sessions",
+        log.events.len(),
+        parse_seconds,
+        events / parse_seconds / 1e6,
+        timeline_seconds,
+        log.heap_bytes() as f64 / events,
+        timelines.sessions,
+    );
+}
+
+fn main() {
+    let events: usize = std::env::args()
+        .nth(1)
+        .map(|arg| arg.parse().expect("EVENTS is a whole number"))
+        .unwrap_or(10_000_000);
+    measure("taobao sample", SAMPLE);
+    let bytes = synthetic(events);
+    measure(&format!("synthetic {events}"), &bytes);
+    drop(bytes);
+    if let Some(peak) = peak_rss_bytes() {
+        println!("native  peak resident memory {:.0} MB", peak as f64 / 1e6);
+    }
+}
