@@ -49,9 +49,19 @@ size_before="$(file_size "$bg_wasm")"
 note "$bg_wasm: $size_before bytes after wasm-bindgen"
 
 step "wasm-opt -O3"
-# Old binaryen releases (Debian 12 ships version 108) rewrite wasm-bindgen's
-# externref table into a form that fails to instantiate, so the optimized
-# module is kept only when Node can load it.
+# Binaryen 108 (Debian 12's wasm-opt) points the export
+# __wbindgen_externrefs at the funcref table instead of the externref table,
+# so the module fails at start-up in WebAssembly.Table.set(). The npm
+# package binaryen 132 (from package-lock.json) keeps the export right, so
+# it comes first. Whichever wasm-opt runs, its output is kept only when Node
+# can instantiate it.
+wasm_opt=""
+if [[ -x node_modules/.bin/wasm-opt ]]; then
+  wasm_opt=node_modules/.bin/wasm-opt
+elif command -v wasm-opt >/dev/null 2>&1; then
+  wasm_opt=wasm-opt
+fi
+
 loads_in_node() {
   local dir
   dir="$(mktemp -d)"
@@ -67,11 +77,14 @@ loads_in_node() {
   rm -rf "$dir"
   return $status
 }
-if command -v wasm-opt >/dev/null 2>&1; then
+
+if [[ -n "$wasm_opt" ]]; then
+  wasm_opt_version="$("$wasm_opt" --version)"
+  note "using $wasm_opt ($wasm_opt_version)"
   # rustc 1.95 enables all of these proposals except SIMD by default for
   # wasm32-unknown-unknown (see `rustc --print cfg --target ...`), so
   # wasm-opt must accept them too.
-  wasm-opt -O3 \
+  "$wasm_opt" -O3 \
     --enable-simd \
     --enable-bulk-memory \
     --enable-nontrapping-float-to-int \
@@ -86,10 +99,10 @@ if command -v wasm-opt >/dev/null 2>&1; then
     note "$bg_wasm: $size_before -> $size_after bytes"
   else
     rm -f "$bg_wasm.opt"
-    note "$(wasm-opt --version) produced a module that does not instantiate; keeping the unoptimized one ($size_before bytes)"
+    note "$wasm_opt_version produced a module that does not instantiate; keeping the unoptimized one ($size_before bytes)"
   fi
 else
-  note "wasm-opt not found (Debian package binaryen): keeping the unoptimized module ($size_before bytes)"
+  note "wasm-opt not found (run scripts/setup.sh for the npm package binaryen): keeping the unoptimized module ($size_before bytes)"
 fi
 
 step "Vendored chart library -> www/vendor/"

@@ -4,8 +4,8 @@
 #   - the rustup target wasm32-unknown-unknown
 #   - wasm-bindgen-cli at the exact version of the wasm-bindgen crate in
 #     Cargo.lock (it also provides wasm-bindgen-test-runner)
-#   - wasm-opt from Debian's binaryen (optional: the build skips it if absent)
-#   - npm packages from package-lock.json (playwright-core, echarts)
+#   - npm packages from package-lock.json: playwright-core, echarts, and
+#     binaryen, whose wasm-opt the build uses
 #   - with --browser: Debian's chromium, for the headless browser tests
 #
 # Usage: bash scripts/setup.sh [--browser]
@@ -87,15 +87,6 @@ else
   # No --locked: with it the install fails, because the CLI's Cargo.lock
   # pins a webpki-roots version that the registry does not serve.
   cargo install wasm-bindgen-cli --version "$bindgen_version" --force
-fi
-
-step "wasm-opt (binaryen, optional)"
-if command -v wasm-opt >/dev/null 2>&1; then
-  note "found $(wasm-opt --version)"
-elif apt_install binaryen; then
-  note "installed $(wasm-opt --version)"
-else
-  note "wasm-opt is not available: the build will skip the wasm-opt pass"
 fi
 
 step "npm packages"
