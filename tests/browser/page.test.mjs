@@ -161,6 +161,11 @@ describe('Behavior Lens page', () => {
     context.on('request', (request) => {
       requests.push(request.url());
     });
+    context.on('response', (response) => {
+      if (response.status() >= 400) {
+        pageLog.push(`HTTP ${response.status()}: ${response.url()}`);
+      }
+    });
     page = context.pages()[0] ?? (await context.newPage());
     watchPage(page);
   });
@@ -195,14 +200,23 @@ describe('Behavior Lens page', () => {
     return `last data-status: ${status}\n  page errors:\n  ${log}`;
   }
 
+  // Waits until data-status is `expected` or `error`, and fails on `error`
+  // without waiting for the timeout.
   async function waitForStatus(frame, expected, timeout) {
     try {
-      await frame.waitForFunction((value) => document.body?.dataset.status === value, expected, {
-        timeout,
-      });
+      await frame.waitForFunction(
+        (value) => [value, 'error'].includes(document.body?.dataset.status),
+        expected,
+        { timeout },
+      );
     } catch (error) {
       const status = await frame.evaluate(() => document.body?.dataset.status).catch(() => 'unknown');
       throw new Error(`page did not reach data-status "${expected}": ${error.message}\n  ${describeState(status)}`);
+    }
+    const status = await frame.evaluate(() => document.body.dataset.status);
+    if (status !== expected) {
+      const errorText = await readErrorText(frame);
+      assert.fail(`data-status is "${status}", expected "${expected}"; #error shows: ${errorText}\n  ${describeState(status)}`);
     }
   }
 
