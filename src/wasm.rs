@@ -1,6 +1,7 @@
 //! The page's boundary: converts JavaScript values, forwards to the
 //! pipeline, and returns JSON text. No analysis logic lives here.
 
+use crate::events::{self, EncodingChoice};
 use crate::pipeline::{self, AnalyzeOptions};
 use wasm_bindgen::prelude::*;
 
@@ -56,6 +57,19 @@ impl Upload {
 
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
+    }
+
+    /// Returns how the file would be read (columns, detected mapping, first
+    /// rows) as JSON text, or `null` when it is not a delimited table.
+    pub fn preview(&self, encoding: Option<String>) -> Result<String, JsError> {
+        let choice = match encoding.as_deref() {
+            None | Some("") => EncodingChoice::Auto,
+            Some(name) => EncodingChoice::parse(name)
+                .ok_or_else(|| JsError::new(&format!("unknown encoding {name:?}")))?,
+        };
+        let preview = events::preview(&self.bytes, choice);
+        serde_json::to_string(&preview)
+            .map_err(|error| JsError::new(&format!("cannot serialize the preview: {error}")))
     }
 
     /// Runs the analysis and returns the report as JSON text (the same text

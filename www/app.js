@@ -72,8 +72,13 @@ worker.onmessage = (event) => {
   }
   if (!request) return;
   pending.delete(message.id);
-  if (message.type === 'done') request.resolve(JSON.parse(message.json));
-  else request.reject(new Error(message.message));
+  if (message.type === 'done') {
+    request.resolve(JSON.parse(message.json));
+  } else {
+    const error = new Error(message.message);
+    error.preview = message.preview;
+    request.reject(error);
+  }
 };
 
 worker.onerror = (event) => {
@@ -93,20 +98,93 @@ async function analyzeFile(file, options = {}) {
   showProgress('read', 0);
   const id = nextId++;
   const result = new Promise((resolve, reject) => pending.set(id, { resolve, reject }));
+  lastFile = file;
+  $('#reanalyze').disabled = false;
   worker.postMessage({ type: 'analyze', id, file, options: { lang, ...options } });
   try {
     const report = await result;
     api.report = report;
     renderReport(report);
+    if (report.input.mapping_unsure) {
+      const mapping = Object.fromEntries(
+        report.input.mapping.map((entry) => [entry.field, report.input.columns.indexOf(entry.column)]),
+      );
+      showMappingForm(report.input.columns, mapping);
+    }
     hideProgress();
     setStatus('done');
     return report;
   } catch (error) {
     hideProgress();
     showError(error.message);
+    if (error.preview) {
+      showMappingForm(error.preview.columns, Object.fromEntries(error.preview.mapping));
+    }
     setStatus('error');
     throw error;
   }
+}
+
+/** @type {File | null} */
+let lastFile = null;
+const FIELDS = ['user', 'item', 'event', 'time', 'category', 'brand', 'price', 'quantity', 'session', 'order'];
+
+/**
+ * Shows one column picker per field, preset to the detected mapping.
+ * @param {string[]} columns
+ * @param {Record<string, number>} mapping field name to 0-based column
+ */
+function showMappingForm(columns, mapping) {
+  const table = $('#mapping-form');
+  const body = table.querySelector('tbody');
+  body.replaceChildren();
+  for (const field of FIELDS) {
+    const row = document.createElement('tr');
+    const name = document.createElement('td');
+    name.textContent = field;
+    const cell = document.createElement('td');
+    const select = document.createElement('select');
+    select.dataset.field = field;
+    const none = document.createElement('option');
+    none.value = '';
+    none.textContent = t('none');
+    select.append(none);
+    columns.forEach((column, index) => {
+      const option = document.createElement('option');
+      option.value = String(index + 1);
+      option.textContent = column;
+      select.append(option);
+    });
+    const detected = mapping[field];
+    select.value = detected === undefined || detected < 0 ? '' : String(detected + 1);
+    cell.append(select);
+    row.append(name, cell);
+    body.append(row);
+  }
+  table.hidden = false;
+  const hint = $('#options-hint');
+  hint.textContent = t('mapHint');
+  hint.hidden = false;
+  $('#options').open = true;
+}
+
+/** Reads the options panel into analysis options. */
+function readOptions() {
+  const options = {};
+  const format = $('#opt-format').value;
+  if (format) options.format = format;
+  const encoding = $('#opt-encoding').value;
+  if (encoding) options.encoding = encoding;
+  const timezone = $('#opt-timezone').value.trim();
+  if (timezone) options.timezone = timezone;
+  if ($('#opt-duplicates').checked) options.keepDuplicates = true;
+  if (!$('#mapping-form').hidden) {
+    const pairs = [...document.querySelectorAll('#mapping-form select')]
+      .filter((select) => select.value !== '')
+      .map((select) => `${select.dataset.field}=${select.value}`);
+    if (pairs.length > 0) options.mapping = pairs.join(',');
+  }
+  return options;
 }
 
 const api = { analyzeFile, report: null };
@@ -203,8 +281,15 @@ function renderReport(report) {
 }
 
 function analyzeFromUi(file) {
-  analyzeFile(file).catch((error) => console.warn('analysis failed:', error.message));
+  $('#mapping-form').hidden = true;
+  $('#options-hint').hidden = true;
+  analyzeFile(file, readOptions()).catch((error) => console.warn('analysis failed:', error.message));
 }
+
+$('#reanalyze').addEventListener('click', () => {
+  if (!lastFile) return;
+  analyzeFile(lastFile, readOptions()).catch((error) => console.warn('analysis failed:', error.message));
+});
 
 $('#file-input').addEventListener('change', (event) => {
   const file = event.target.files?.[0];

@@ -39,14 +39,22 @@ self.onmessage = async (event) => {
   if (!message || message.type !== 'analyze') return;
   const { id, file, options } = message;
   const progress = (step, share) => self.postMessage({ type: 'progress', id, step, share });
+  let upload = null;
   try {
     await ready;
-    const upload = await readIntoUpload(file, (share) => progress('read', share));
+    upload = await readIntoUpload(file, (share) => progress('read', share));
     const json = upload.analyze(file.name, options ?? {}, progress);
-    upload.free();
     self.postMessage({ type: 'done', id, json });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
-    self.postMessage({ type: 'error', id, message: text });
+    let preview = null;
+    try {
+      preview = upload ? JSON.parse(upload.preview(options?.encoding ?? null)) : null;
+    } catch (previewError) {
+      console.warn('no preview of the failed file:', previewError);
+    }
+    self.postMessage({ type: 'error', id, message: text, preview });
+  } finally {
+    upload?.free();
   }
 };

@@ -21,6 +21,7 @@ pub use diagnostics::{Diagnostics, ReasonCount, Rejection};
 pub use interner::{Interner, NONE};
 pub use kind::{classify_word, EventCodes, EventKind};
 pub use mapping::{parse_mapping_spec, Field, Mapping};
+pub use table::Preview;
 pub use time::Zone;
 
 use thiserror::Error;
@@ -262,6 +263,18 @@ pub fn ingest_with_progress(
         log.diagnostics.rejected
     );
     Ok(log)
+}
+
+/// Shows how a table would be read: its columns, the detected mapping and
+/// its first rows. `None` for JSON Lines, behavior sentences, binary files
+/// and text without a delimiter.
+pub fn preview(bytes: &[u8], encoding: EncodingChoice) -> Option<Preview> {
+    check_is_text("", bytes).ok()?;
+    let decoded = decode::decode(bytes, encoding);
+    match detect::sniff_kind(&decoded.text) {
+        Format::Table => table::preview(&decoded.text),
+        _ => None,
+    }
 }
 
 /// Rejects binary files early, naming what they look like.

@@ -718,3 +718,40 @@ mod tests {
         assert_eq!(parse_number("inf", false), Err(()));
     }
 }
+
+/// The first rows of a table and what detection made of them, for a
+/// person to confirm or correct the column mapping.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Preview {
+    pub format: String,
+    pub delimiter: String,
+    pub has_header: bool,
+    pub columns: Vec<String>,
+    /// Field name to 0-based column index, as detected.
+    pub mapping: Vec<(String, usize)>,
+    pub unsure: bool,
+    /// Up to ten data rows.
+    pub rows: Vec<Vec<String>>,
+}
+
+/// Detects a table's layout without reading it all. `None` when the text
+/// is not a delimited table.
+pub(super) fn preview(text: &str) -> Option<Preview> {
+    let delimiter = detect::sniff_delimiter(text)?;
+    let sample = sample_rows(text, delimiter);
+    let detection = detect::detect_table(&sample, delimiter).ok()?;
+    let skip = usize::from(detection.has_header);
+    let mapping = Field::ALL
+        .into_iter()
+        .filter_map(|field| Some((field.as_str().to_string(), detection.mapping.get(field)?)))
+        .collect();
+    Some(Preview {
+        format: detection.format_name(),
+        delimiter: delimiter.name().to_string(),
+        has_header: detection.has_header,
+        columns: detection.columns.clone(),
+        mapping,
+        unsure: detection.unsure,
+        rows: sample.into_iter().skip(skip).take(10).collect(),
+    })
+}
