@@ -5,6 +5,7 @@ use super::CliResult;
 use behavior_lens::pipeline;
 use behavior_lens::report::Summary;
 use clap::Args;
+use std::io::Write;
 
 #[derive(Args)]
 pub struct InspectArgs {
@@ -21,26 +22,31 @@ pub fn run(args: InspectArgs) -> CliResult {
     let resolved = args.input.options(None).resolve()?;
     let parsed = pipeline::parse(&name, &bytes, &resolved, &mut |_, _| {})?;
     let summary = Summary::new(&parsed.log, &parsed.timelines);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&summary)?)?;
         return Ok(());
     }
-    println!("file        {name}");
-    println!(
+    writeln!(out, "file        {name}")?;
+    writeln!(
+        out,
         "format      {} ({})",
         summary.format, parsed.log.detection_reason
-    );
-    println!("encoding    {}", summary.encoding);
-    println!(
+    )?;
+    writeln!(out, "encoding    {}", summary.encoding)?;
+    writeln!(
+        out,
         "rows        {} read, {} events, {} rejected, {} duplicates dropped",
         summary.rows, summary.events, summary.rejected, parsed.log.diagnostics.duplicates
-    );
-    println!(
+    )?;
+    writeln!(
+        out,
         "entities    {} users, {} items, {} sessions",
         summary.users, summary.items, summary.sessions
-    );
+    )?;
     if let (Some(first), Some(last)) = (&summary.first_event, &summary.last_event) {
-        println!("time span   {first} to {last}");
+        writeln!(out, "time span   {first} to {last}")?;
     }
     let counts = serde_json::to_value(&summary.event_counts)?;
     if let Some(counts) = counts.as_object() {
@@ -49,19 +55,20 @@ pub fn run(args: InspectArgs) -> CliResult {
             .filter(|(_, count)| count.as_u64() != Some(0))
             .map(|(kind, count)| format!("{kind} {count}"))
             .collect();
-        println!("event mix   {}", listed.join(", "));
+        writeln!(out, "event mix   {}", listed.join(", "))?;
     }
     for reason in &summary.rejected_reasons {
-        println!(
+        writeln!(
+            out,
             "rejected    {} x{} (first at line {})",
             reason.reason, reason.count, reason.first_line
-        );
+        )?;
     }
     for example in parsed.log.diagnostics.examples.iter().take(5) {
-        println!("  {}", example.render(&name));
+        writeln!(out, "  {}", example.render(&name))?;
     }
     for warning in &summary.warnings {
-        println!("warning     {warning}");
+        writeln!(out, "warning     {warning}")?;
     }
     Ok(())
 }

@@ -145,29 +145,43 @@ impl Detection {
 }
 
 /// Guesses whether the text is JSON Lines, behavior sentences or a table.
+/// Sentences need every sampled line to read `USER: step ...` with no table
+/// delimiter before the colon, and some line to show an arrow or to start
+/// with a known behavior step.
 pub fn sniff_kind(text: &str) -> Format {
-    let first = text
+    let sample: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .find(|line| !line.is_empty())
-        .unwrap_or("");
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .take(20)
+        .collect();
+    let Some(first) = sample.first() else {
+        return Format::Table;
+    };
     if first.starts_with('{') {
         return Format::Jsonl;
     }
-    let has_arrow = first.contains("->") || first.contains('→');
-    let has_colon = first.contains(':') || first.contains('：');
-    if has_arrow && has_colon && !first.contains(',') {
-        return Format::Sentences;
-    }
-    if has_arrow && has_colon {
-        // A sentence line may hold commas in item names; a table line with
-        // an arrow in a field is rarer. Count arrows against commas.
-        let arrows = first.matches("->").count() + first.matches('→').count();
-        if arrows >= first.matches(',').count() {
-            return Format::Sentences;
+    let mut evidence = false;
+    for line in &sample {
+        let Some(colon) = line.find([':', '：']) else {
+            return Format::Table;
+        };
+        let user = &line[..colon];
+        if user.is_empty() || user.chars().count() > 64 || user.contains([',', '\t', ';', '|']) {
+            return Format::Table;
+        }
+        let rest = line[colon..].trim_start_matches([':', '：']).trim();
+        if rest.contains("->") || rest.contains('→') {
+            evidence = true;
+        } else if super::sentences::parse_step(rest).is_some() {
+            evidence = true;
         }
     }
-    Format::Table
+    if evidence {
+        Format::Sentences
+    } else {
+        Format::Table
+    }
 }
 
 /// Picks the delimiter that splits the sample lines into the same number of
