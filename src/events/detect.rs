@@ -171,9 +171,8 @@ pub fn sniff_kind(text: &str) -> Format {
             return Format::Table;
         }
         let rest = line[colon..].trim_start_matches([':', '：']).trim();
-        if rest.contains("->") || rest.contains('→') {
-            evidence = true;
-        } else if super::sentences::parse_step(rest).is_some() {
+        let has_arrow = rest.contains("->") || rest.contains('→');
+        if has_arrow || super::sentences::parse_step(rest).is_some() {
             evidence = true;
         }
     }
