@@ -359,6 +359,8 @@ pub(super) fn looks_scientific(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn scientific_ids_spotted() {

@@ -137,6 +137,8 @@ fn damaged_line_numbers(text: &str) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn utf8_is_borrowed() {

@@ -529,6 +529,8 @@ fn detect_headerless(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detec
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn rows(lines: &[&str], delimiter: char) -> Vec<Vec<String>> {
         lines

@@ -129,6 +129,8 @@ pub fn classify_word(label: &str) -> Option<EventKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn words_cover_known_exports() {

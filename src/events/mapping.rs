@@ -292,6 +292,8 @@ pub fn parse_mapping_spec(spec: &str) -> Result<Vec<(Field, String)>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn headers_map_in_english_and_chinese() {

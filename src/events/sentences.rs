@@ -298,6 +298,8 @@ fn parse_gap(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn chinese_steps_parse() {

@@ -707,6 +707,8 @@ fn parse_number(value: &str, decimal_comma: bool) -> Result<f32, ()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn numbers_parse_with_currency_and_comma() {

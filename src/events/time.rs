@@ -414,6 +414,8 @@ fn parse_u64(bytes: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn utc(text: &str) -> Option<i64> {
         parse_timestamp(text, &Zone::default())

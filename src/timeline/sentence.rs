@@ -212,6 +212,8 @@ pub fn gap_marker(gap_ms: i64, lang: Lang) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn gap_markers_pick_largest_unit() {
