@@ -1,7 +1,8 @@
-// Ingestion benchmark, native and wasm in one run: events per second for
-// the Taobao sample and for a synthetic log of repeated rows with new user
-// ids, plus wasm linear memory after parsing (wasm memory never shrinks, so
-// it is the peak). Build first with scripts/build.sh.
+// Ingestion benchmark, native and wasm in one run. It prints events per
+// second for the Taobao sample and for a synthetic log of repeated rows with
+// new user ids. It also prints wasm linear memory after parsing, which is
+// the peak because wasm memory never shrinks. Build first with
+// scripts/build.sh and the bench_ingest example.
 //
 //   node scripts/bench-ingest.mjs [EVENTS]
 

@@ -48,8 +48,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // A reader such as `head` closed the pipe: the output it wanted
-        // was written.
+        // A reader such as `head` closed the pipe after reading what it
+        // needed, so the command succeeded.
         Err(error)
             if error
                 .downcast_ref::<std::io::Error>()

@@ -261,8 +261,8 @@ impl Builder {
     fn warn_out_of_order(&mut self) {
         let out = self.out_of_order;
         let total = self.in_order + out.count;
-        // A file that is mostly sorted but has some rows out of place was
-        // damaged or concatenated; a file in no order at all is just unsorted.
+        // Rows out of place in a mostly sorted file point to damage or
+        // concatenation. A file in no order at all is just unsorted.
         if out.count > 0 && total > 0 && self.in_order * 10 >= total * 9 {
             self.log.diagnostics.warn(format!(
                 "{} rows are earlier than the row before them (first at line {}) in a file \

@@ -15,7 +15,7 @@ pub struct Decoded<'a> {
     pub damaged_lines: Vec<usize>,
 }
 
-/// Which encoding to use; `Auto` detects.
+/// Encoding choice; `Auto` detects it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EncodingChoice {
     #[default]

@@ -5,7 +5,7 @@ use super::kind::{classify_word, EventCodes};
 use super::mapping::{compact_header, Field, Mapping};
 use serde::Serialize;
 
-/// A log format that the reader knows.
+/// A log format with a dedicated reader.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
@@ -79,7 +79,7 @@ impl Format {
     }
 }
 
-/// How fields are separated.
+/// Field separator of a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Delimiter {
     Byte(u8),
@@ -100,7 +100,7 @@ impl Delimiter {
     }
 }
 
-/// How event types are found for each row.
+/// Rule that gives each row its event type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventRule {
     /// Read the event column with these codes.
@@ -125,12 +125,12 @@ pub struct Detection {
     /// True when the mapping was guessed from loose evidence and a person
     /// should confirm it.
     pub unsure: bool,
-    /// Why this format was picked, in one sentence.
+    /// Reason for picking this format, in one sentence.
     pub reason: String,
 }
 
 impl Detection {
-    /// The format name shown in reports: the preset's name, or the
+    /// Returns the format name shown in reports: the preset's name, or the
     /// delimiter's for a generic table (`csv`, `tsv`, `semicolon`, ...).
     pub fn format_name(&self) -> String {
         if self.format != Format::Table {
@@ -223,7 +223,7 @@ pub fn sniff_delimiter(text: &str) -> Option<Delimiter> {
     (mode >= 2 && agreeing * 5 >= counts.len() * 4).then_some(Delimiter::Whitespace)
 }
 
-/// The first `max` bytes of `text`, cut at a character boundary.
+/// Returns the first `max` bytes of `text`, cut at a character boundary.
 fn head_of(text: &str, max: usize) -> &str {
     let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
@@ -234,7 +234,7 @@ fn head_of(text: &str, max: usize) -> &str {
 
 /// Counts delimiters outside quotes in each of the first `limit` non-blank
 /// records; a line break inside quotes does not end a record. The last
-/// record counts only when `complete` says the text was not cut short.
+/// record counts only when `complete` is true (the text was not cut short).
 fn delimiters_per_record(text: &str, delimiter: u8, limit: usize, complete: bool) -> Vec<usize> {
     let mut counts = Vec::new();
     let mut quoted = false;
@@ -365,8 +365,8 @@ pub fn detect_table(rows: &[Vec<String>], delimiter: Delimiter) -> Result<Detect
     {
         mapping = Mapping::default();
         mapping.set(Field::Order, index("invoiceno").or(index("invoice")));
-        // The invoice is the visit: it groups lines into sessions and
-        // stands in for a missing customer id.
+        // The invoice is the visit. It groups lines into sessions and
+        // replaces a missing customer id.
         mapping.set(Field::Session, index("invoiceno").or(index("invoice")));
         mapping.set(Field::Item, index("stockcode"));
         mapping.set(Field::Quantity, index("quantity"));

@@ -29,7 +29,7 @@ impl Default for Interner {
     }
 }
 
-/// The string of `id` inside `buffer`.
+/// Returns the string of `id` inside `buffer`.
 #[inline]
 fn text_of<'a>(buffer: &'a str, ends: &[usize], id: u32) -> &'a str {
     let id = id as usize;

@@ -31,7 +31,7 @@ impl EventKind {
         EventKind::Other,
     ];
 
-    /// The snake_case name used in reports and on the command line.
+    /// Returns the snake_case name used in reports and on the command line.
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::View => "view",
@@ -58,7 +58,7 @@ impl EventKind {
     }
 }
 
-/// How a format writes its event column.
+/// Coding of a format's event column.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventCodes {
     /// Words such as `pv`, `view`, `addtocart`, `buy`, `收藏`.

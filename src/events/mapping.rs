@@ -196,9 +196,8 @@ pub fn compact_header(name: &str) -> String {
         .collect()
 }
 
-/// Which column feeds each field. A second column may stand in for a field
-/// on rows where the first is empty (REES46 `category_code`, then
-/// `category_id`).
+/// Column index of each field. A fallback column feeds a field on rows
+/// where the first is empty (REES46 `category_code`, then `category_id`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Mapping {
     columns: [Option<usize>; 10],

@@ -17,9 +17,9 @@ const PROGRESS_EVERY: usize = 65_536;
 const TIME_EXPECTED: &str = "a Unix time in seconds or milliseconds, an ISO 8601 date-time, \
                              YYYY-MM-DD HH[:MM[:SS]], YYYYMMDD or M/D/YYYY H:MM";
 
-/// Instacart orders have no dates; their times are placed from this day
-/// (2017-01-01, the year the data was published) in days since each user's
-/// first order.
+/// Anchor for order tables without dates (2017-01-01, the year Instacart
+/// published its data). Each user's orders are placed after it by days
+/// since that user's first order.
 const RELATIVE_ANCHOR_MS: i64 = 1_483_228_800_000;
 
 pub(super) fn read(
@@ -223,9 +223,9 @@ impl<'a> RowReader<'a> {
                     });
                 }
                 Err(error) => {
-                    // The input is valid UTF-8, so the only failure left is
-                    // an I/O error from an in-memory slice, which cannot
-                    // happen; stop and report it all the same.
+                    // The input is valid UTF-8, so only an I/O error is
+                    // left, and reading from memory does not raise one.
+                    // Stop and report it all the same.
                     self.error = Some(format!("reading stopped early: {error}"));
                     return None;
                 }

@@ -4,7 +4,7 @@
 //! milliseconds (12 to 14 digits), `YYYYMMDD`, `YYYY-MM-DD` with an optional
 //! time `HH`, `HH:MM`, `HH:MM:SS` or `HH:MM:SS.fff` after a space or `T`,
 //! `/` in place of `-`, and `M/D/YYYY H:MM[:SS]` (US order unless the
-//! zone says day first). A date-time may end in `Z`, `UTC`, `GMT` or an
+//! zone is set to day first). A date-time may end in `Z`, `UTC`, `GMT` or an
 //! offset such as `+08:00`; without one it is read in the configured zone.
 
 use jiff::tz::TimeZone;
@@ -166,7 +166,7 @@ fn parse_year_first(bytes: &[u8], zone: &Zone) -> Option<i64> {
     finish_with_zone(civil, &mut cursor, zone)
 }
 
-/// `M/D/YYYY[ H:MM[:SS]]`, or `D/M/YYYY` when the zone says day first.
+/// `M/D/YYYY[ H:MM[:SS]]`, or `D/M/YYYY` when the zone is set to day first.
 fn parse_slash_us(bytes: &[u8], zone: &Zone) -> Option<i64> {
     let mut cursor = Cursor { bytes, pos: 0 };
     let first = cursor.number(1, 2)?;

@@ -24,7 +24,7 @@ impl Lang {
     }
 }
 
-/// How sentences are rendered.
+/// Rendering options for behavior sentences.
 #[derive(Clone, Debug)]
 pub struct SentenceOptions {
     pub lang: Lang,
@@ -192,7 +192,7 @@ fn clean(name: &str) -> String {
         .replace(['→', '\n', '\r', '(', ')', '（', '）', ','], " ")
 }
 
-/// `[+2h]` / `[+2小时]` for gaps of a minute or more, in the largest whole
+/// Formats a gap marker, `[+2h]` or `[+2小时]`, for gaps of a minute or more, in the largest whole
 /// unit.
 pub fn gap_marker(gap_ms: i64, lang: Lang) -> Option<String> {
     const UNITS: [(i64, &str, &str); 4] = [
