@@ -1,6 +1,7 @@
 //! String interning for ids, so that each event stores small integers.
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use rustc_hash::FxBuildHasher;
 use std::hash::BuildHasher;
 
 /// Marks an absent id (no item, no category, ...).
@@ -8,13 +9,18 @@ pub const NONE: u32 = u32::MAX;
 
 /// Maps distinct strings to dense `u32` ids. All strings live in one
 /// buffer, so each distinct string costs its bytes plus 8 bytes of offset
-/// and about 5 bytes of table.
+/// and a table entry.
+///
+/// Most shop ids are decimal numbers. Those without a leading zero are
+/// looked up by their numeric value, which skips the string comparison and
+/// saves two memory reads per lookup in large tables.
 #[derive(Clone)]
 pub struct Interner {
     buffer: String,
     /// `buffer[ends[id - 1]..ends[id]]` is string `id` (from 0 for id 0).
     ends: Vec<usize>,
     table: HashTable<u32>,
+    numeric: HashMap<u64, u32, FxBuildHasher>,
     hasher: DefaultHashBuilder,
 }
 
@@ -24,9 +30,28 @@ impl Default for Interner {
             buffer: String::new(),
             ends: Vec::new(),
             table: HashTable::new(),
+            numeric: HashMap::default(),
             hasher: DefaultHashBuilder::default(),
         }
     }
+}
+
+/// Returns the value of a decimal id that prints back to the same text:
+/// 1 to 19 digits with no leading zero (or exactly `0`).
+#[inline]
+fn canonical_number(name: &str) -> Option<u64> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() > 19 || (bytes.len() > 1 && bytes[0] == b'0') {
+        return None;
+    }
+    let mut value = 0u64;
+    for &byte in bytes {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(byte - b'0');
+    }
+    Some(value)
 }
 
 /// Returns the string of `id` inside `buffer`.
@@ -54,6 +79,14 @@ impl Interner {
     /// `u32::MAX`, which marks [`NONE`]; past four billion distinct strings
     /// the last id is reused (a log that large does not fit in memory).
     pub fn intern(&mut self, name: &str) -> u32 {
+        if let Some(number) = canonical_number(name) {
+            if let Some(&id) = self.numeric.get(&number) {
+                return id;
+            }
+            let id = self.push_name(name);
+            self.numeric.insert(number, id);
+            return id;
+        }
         let hash = self.hasher.hash_one(name);
         let (buffer, ends) = (&self.buffer, &self.ends);
         if let Some(&id) = self
@@ -62,22 +95,31 @@ impl Interner {
         {
             return id;
         }
-        let Ok(id) = u32::try_from(self.ends.len()) else {
-            return NONE - 1;
-        };
-        if id == NONE {
-            return NONE - 1;
-        }
-        self.buffer.push_str(name);
-        self.ends.push(self.buffer.len());
+        let id = self.push_name(name);
         let (buffer, ends, hasher) = (&self.buffer, &self.ends, &self.hasher);
         self.table
             .insert_unique(hash, id, |&id| hasher.hash_one(text_of(buffer, ends, id)));
         id
     }
 
+    /// Appends a new string and returns its id, or the last id once four
+    /// billion strings exist.
+    fn push_name(&mut self, name: &str) -> u32 {
+        match u32::try_from(self.ends.len()) {
+            Ok(id) if id < NONE - 1 => {
+                self.buffer.push_str(name);
+                self.ends.push(self.buffer.len());
+                id
+            }
+            _ => NONE - 1,
+        }
+    }
+
     /// Returns the id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
+        if let Some(number) = canonical_number(name) {
+            return self.numeric.get(&number).copied();
+        }
         let hash = self.hasher.hash_one(name);
         self.table.find(hash, |&id| self.name(id) == name).copied()
     }
@@ -104,6 +146,7 @@ impl Interner {
         self.buffer.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.numeric.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
     }
 
     /// Releases spare capacity once reading is done.
@@ -131,5 +174,23 @@ mod tests {
         assert_eq!(interner.get("b"), Some(1));
         assert_eq!(interner.get("c"), None);
         assert_eq!(interner.name(NONE), "");
+    }
+
+    #[test]
+    fn numeric_ids_keep_their_text() {
+        let mut interner = Interner::new();
+        let plain = interner.intern("12345");
+        let padded = interner.intern("012345");
+        assert_ne!(plain, padded);
+        assert_eq!(interner.name(plain), "12345");
+        assert_eq!(interner.name(padded), "012345");
+        assert_eq!(interner.intern("12345"), plain);
+        assert_eq!(interner.get("012345"), Some(padded));
+        assert_eq!(interner.get("0"), None);
+        let zero = interner.intern("0");
+        assert_eq!(interner.get("0"), Some(zero));
+        let long = "98765432109876543210";
+        let id = interner.intern(long);
+        assert_eq!(interner.name(id), long);
     }
 }
