@@ -3,6 +3,7 @@
 //! here builds for the host and for `wasm32-unknown-unknown`; `wasm` is the
 //! page's thin boundary.
 
+pub mod analysis;
 pub mod events;
 pub mod pipeline;
 pub mod report;

@@ -277,8 +277,87 @@ function renderReport(report) {
     item.textContent = text;
     sentences.append(item);
   }
-  for (const id of ['#overview', '#quality', '#sentences-panel']) $(id).hidden = false;
+  renderFunnelSlices(report.funnel);
+  for (const id of ['#overview', '#funnel-panel', '#quality', '#sentences-panel']) $(id).hidden = false;
 }
+
+/** Formats a duration in seconds as `45 s`, `12 min`, `3.5 h` or `2.1 d`. */
+function formatDuration(seconds) {
+  if (seconds === null || seconds === undefined) return '–';
+  if (seconds < 60) return `${Math.round(seconds)} s`;
+  if (seconds < 3600) return `${(seconds / 60).toFixed(1)} min`;
+  if (seconds < 86400) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86400).toFixed(1)} d`;
+}
+
+const percent = (share) => `${(share * 100).toFixed(1)}%`;
+
+/** Lists the funnel's slices (users, sessions, categories, brands) in the selector. */
+function renderFunnelSlices(funnel) {
+  const select = $('#funnel-slice');
+  const previous = select.value;
+  select.replaceChildren();
+  const add = (value, label) => {
+    const option = document.createElement('option');
+    option.value = value;
+    option.textContent = label;
+    select.append(option);
+  };
+  add('user', t('sliceAllUsers'));
+  add('session', t('sliceAllSessions'));
+  funnel.by_category.forEach((table, index) => add(`category:${index}`, `${t('sliceCategory')}: ${table.name}`));
+  funnel.by_brand.forEach((table, index) => add(`brand:${index}`, `${t('sliceBrand')}: ${table.name}`));
+  select.value = [...select.options].some((option) => option.value === previous) ? previous : 'user';
+  $('#funnel-window').textContent = t('windowNote').replace('{hours}', String(funnel.window_hours));
+  renderFunnelTable(funnel);
+}
+
+function renderFunnelTable(funnel) {
+  const [kind, index] = $('#funnel-slice').value.split(':');
+  const table =
+    kind === 'session'
+      ? funnel.by_session
+      : kind === 'category'
+        ? funnel.by_category[Number(index)]
+        : kind === 'brand'
+          ? funnel.by_brand[Number(index)]
+          : funnel.by_user;
+  const format = numberFormat();
+  $('#funnel th[data-i18n="funnelUsers"]').textContent = kind === 'session' ? t('sessions') : t('funnelUsers');
+  fillTable(
+    $('#funnel'),
+    table.steps.map((step) => [
+      t(`kind.${step.step}`),
+      format.format(step.count),
+      percent(step.conversion),
+      percent(step.step_conversion),
+      format.format(step.drop_off),
+      formatDuration(step.median_seconds_from_previous),
+    ]),
+  );
+  const bars = $('#funnel-bars');
+  bars.replaceChildren();
+  const first = Math.max(1, table.steps[0]?.count ?? 0);
+  for (const step of table.steps) {
+    const row = document.createElement('div');
+    row.className = 'mix-row';
+    const label = document.createElement('span');
+    label.className = 'mix-label';
+    label.textContent = t(`kind.${step.step}`);
+    const bar = document.createElement('span');
+    bar.className = `mix-bar kind-${step.step}`;
+    bar.style.width = `${Math.max(0.5, (step.count / first) * 100)}%`;
+    const value = document.createElement('span');
+    value.className = 'mix-value';
+    value.textContent = `${format.format(step.count)} (${percent(step.conversion)})`;
+    row.append(label, bar, value);
+    bars.append(row);
+  }
+}
+
+$('#funnel-slice').addEventListener('change', () => {
+  if (api.report) renderFunnelTable(api.report.funnel);
+});
 
 function analyzeFromUi(file) {
   $('#mapping-form').hidden = true;

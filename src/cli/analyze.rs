@@ -3,6 +3,7 @@
 use super::input::InputArgs;
 use super::CliResult;
 use behavior_lens::pipeline;
+use behavior_lens::report::tables;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Folder for report.json (created if missing).
+    /// Folder for report.json and the CSV tables (created if missing).
     #[arg(long)]
     pub out: PathBuf,
     /// Language of behavior sentences: zh or en.
@@ -31,6 +32,11 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
     let json = serde_json::to_string_pretty(&report)?;
     std::fs::write(&path, json)
         .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    for (name, contents) in tables::csv_tables(&report) {
+        let table_path = args.out.join(name);
+        std::fs::write(&table_path, contents)
+            .map_err(|error| format!("cannot write {}: {error}", table_path.display()))?;
+    }
     eprintln!(
         "wrote {} ({} events, {} users)",
         path.display(),

@@ -2,9 +2,11 @@
 //! `report.json` and the page renders.
 
 mod summary;
+pub mod tables;
 
 pub use summary::{EventCounts, Summary};
 
+use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
 use crate::timeline::sentence::{self, Lang, SentenceOptions};
 use crate::timeline::Timelines;
@@ -18,6 +20,8 @@ const SAMPLE_SENTENCES: usize = 20;
 pub struct Report {
     /// The `inspect --json` object.
     pub summary: Summary,
+    /// Conversion through view, cart and purchase, per user and per session.
+    pub funnel: Funnel,
     /// How the file was read: columns, mapping, rejected-row examples.
     pub input: InputDetails,
     /// Behavior sentences of the most active users.
@@ -68,6 +72,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
     };
     Report {
         summary,
+        funnel: funnel::compute(log, timelines, &FunnelOptions::default()),
         input: InputDetails {
             file: log.file_name.clone(),
             detection_reason: log.detection_reason.clone(),

@@ -1,0 +1,4 @@
+//! Analyses over timelines. Each module takes a parsed log (and a model
+//! where it needs one) and returns plain serializable data.
+
+pub mod funnel;

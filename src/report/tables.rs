@@ -1,0 +1,73 @@
+//! CSV tables of a report, written beside `report.json` and offered for
+//! download by the page.
+
+use super::Report;
+use crate::analysis::funnel::FunnelTable;
+
+/// Named CSV tables: `(file name, contents)`.
+pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
+    vec![("funnel.csv".to_string(), funnel_csv(report))]
+}
+
+fn funnel_csv(report: &Report) -> String {
+    let mut out = String::from(
+        "unit,slice,step,count,conversion,step_conversion,drop_off,median_seconds_from_previous\n",
+    );
+    let funnel = &report.funnel;
+    let mut write = |unit: &str, table: &FunnelTable| {
+        for step in &table.steps {
+            let median = step
+                .median_seconds_from_previous
+                .map_or(String::new(), |seconds| format!("{seconds}"));
+            out.push_str(&format!(
+                "{unit},{},{},{},{:.6},{:.6},{},{median}\n",
+                csv_field(&table.name),
+                step.step.as_str(),
+                step.count,
+                step.conversion,
+                step.step_conversion,
+                step.drop_off,
+            ));
+        }
+    };
+    write("user", &funnel.by_user);
+    write("session", &funnel.by_session);
+    for table in &funnel.by_category {
+        write("user_by_category", table);
+    }
+    for table in &funnel.by_brand {
+        write("user_by_brand", table);
+    }
+    out
+}
+
+/// Quotes a field when it holds a comma, quote or line break. A leading
+/// `=`, `+`, `-` or `@` gets a `'` so spreadsheets do not run it as a
+/// formula.
+pub fn csv_field(value: &str) -> String {
+    let guarded = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn csv_fields_are_quoted_and_guarded() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+}
