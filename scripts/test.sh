@@ -29,8 +29,8 @@ step "Native doc tests (cargo test --doc) [$(elapsed)]"
 cargo test --doc
 
 step "WebAssembly tests under Node (wasm-bindgen-test-runner) [$(elapsed)]"
-# The bin target is the native CLI and does not build for wasm32, so only
-# the library and the integration tests in tests/*.rs run here.
+# Only the library and the integration tests in tests/*.rs run here: the
+# bin target is the native CLI, and on wasm32 it is an empty program.
 wasm_targets=(--lib)
 if compgen -G 'tests/*.rs' >/dev/null; then
   wasm_targets+=(--test '*')

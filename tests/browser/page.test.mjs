@@ -32,7 +32,7 @@ const WWW_ROOT = path.join(REPO_ROOT, 'www');
 const CLI_PATH = path.join(REPO_ROOT, 'target/release/behavior-lens');
 const CHROMIUM_PATH = '/usr/bin/chromium';
 
-// Real public logs, one per supported source format.
+// Real public logs, each in a different source format.
 const REAL_LOGS = [
   'tests/data/taobao-userbehavior-sample/UserBehavior.csv',
   'tests/data/rees46-2019-oct-head/2019-Oct.csv',
