@@ -108,3 +108,118 @@ fn funnel_rees46_is_consistent() {
     assert!(result.by_session.steps[0].count >= steps[0].count);
     assert_eq!(result.by_category.len(), 10);
 }
+
+/// u1 comes on Monday 4 March, Tuesday 5 March and Tuesday 12 March; u2 on
+/// 5 and 7 March; u3 only on 12 March, all at 10:00 UTC.
+const RETENTION_LOG: &str = "user,item,event,time
+u1,A,view,2024-03-04 10:00
+u1,A,view,2024-03-05 10:00
+u2,B,view,2024-03-05 10:00
+u2,B,purchase,2024-03-07 10:00
+u1,A,purchase,2024-03-12 10:00
+u3,C,view,2024-03-12 10:00
+";
+
+#[test]
+fn retention_small_log_by_hand() {
+    use behavior_lens::analysis::retention::{self, Period, RetentionOptions};
+    let log = ingest("r.csv", RETENTION_LOG.as_bytes(), &IngestOptions::default()).expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let result = retention::compute(&log, &timelines, &RetentionOptions::default());
+    assert_eq!(result.span_days, 8.0);
+
+    let daily = &result.cohorts[0];
+    assert_eq!(daily.period, Period::Day);
+    assert_eq!(daily.note, None);
+    assert_eq!(daily.cohorts.len(), 3);
+    assert_eq!(daily.cohorts[0].cohort, "2024-03-04");
+    assert_eq!(daily.cohorts[0].active, [1, 1, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(daily.cohorts[1].cohort, "2024-03-05");
+    assert_eq!(daily.cohorts[1].active, [1, 0, 1, 0, 0, 0, 0, 0]);
+    assert_eq!(daily.cohorts[2].active, [1]);
+
+    let weekly = &result.cohorts[1];
+    assert_eq!(weekly.cohorts[0].cohort, "2024-03-04");
+    assert_eq!(weekly.cohorts[0].users, 2);
+    assert_eq!(weekly.cohorts[0].retention, [1.0, 0.5]);
+    assert_eq!(weekly.cohorts[1].cohort, "2024-03-11");
+
+    let monthly = &result.cohorts[2];
+    assert!(monthly.cohorts.is_empty());
+    assert!(monthly
+        .note
+        .as_deref()
+        .is_some_and(|note| note.contains("within one month")));
+
+    assert_eq!(result.lifecycle_period, Some(Period::Day));
+    let rows: Vec<(&str, [usize; 4])> = result
+        .lifecycle
+        .iter()
+        .map(|row| {
+            (
+                row.period.as_str(),
+                [row.new, row.returning, row.resurrecting, row.dormant],
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("2024-03-04", [1, 0, 0, 0]),
+            ("2024-03-05", [1, 1, 0, 0]),
+            ("2024-03-06", [0, 0, 0, 2]),
+            ("2024-03-07", [0, 0, 1, 0]),
+            ("2024-03-08", [0, 0, 0, 1]),
+            ("2024-03-12", [1, 0, 1, 0]),
+        ]
+    );
+
+    let churn = result.churn.expect("an 8-day log has a churn window");
+    assert!((churn.window_days - 8.0 / 3.0).abs() < 1e-9);
+    assert_eq!(churn.churned_users, 1);
+    assert!((churn.churn_rate - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(churn.at_risk.len(), 1);
+    assert_eq!(churn.at_risk[0].user, "u1");
+    assert_eq!(churn.at_risk[0].recency_risk, 0.0);
+}
+
+#[test]
+fn retention_short_and_long_real_logs() {
+    use behavior_lens::analysis::retention::{self, Period, RetentionOptions};
+    let log = ingest(
+        "UserBehavior.csv",
+        include_bytes!("data/taobao-userbehavior-sample/UserBehavior.csv"),
+        &IngestOptions::default(),
+    )
+    .expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let short = retention::compute(&log, &timelines, &RetentionOptions::default());
+    // Two hours: no table has two columns, and churn is not measurable.
+    assert!(short.cohorts.iter().all(|table| table.cohorts.is_empty()));
+    assert!(short.cohorts[0]
+        .note
+        .as_deref()
+        .is_some_and(|n| n.contains("2.2 hours")));
+    assert!(short.churn.is_none());
+    assert!(short.note.is_some());
+
+    let log = ingest(
+        "CDNOW_master.txt",
+        include_bytes!("data/cdnow/CDNOW_master.txt"),
+        &IngestOptions::default(),
+    )
+    .expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let long = retention::compute(&log, &timelines, &RetentionOptions::default());
+    let monthly = &long.cohorts[2];
+    assert_eq!(monthly.period, Period::Month);
+    // CDNOW customers all made their first purchase in Q1 1997.
+    assert_eq!(monthly.cohorts.len(), 3);
+    assert_eq!(monthly.cohorts[0].cohort, "1997-01");
+    let users: usize = monthly.cohorts.iter().map(|cohort| cohort.users).sum();
+    assert_eq!(users, 23_570);
+    assert_eq!(monthly.cohorts[0].retention[0], 1.0);
+    assert_eq!(monthly.cohorts[0].active.len(), 18);
+    let churn = long.churn.expect("18 months of data");
+    assert_eq!(churn.window_days, 30.0);
+}

@@ -278,7 +278,10 @@ function renderReport(report) {
     sentences.append(item);
   }
   renderFunnelSlices(report.funnel);
-  for (const id of ['#overview', '#funnel-panel', '#quality', '#sentences-panel']) $(id).hidden = false;
+  renderRetention(report.retention);
+  for (const id of ['#overview', '#funnel-panel', '#retention-panel', '#quality', '#sentences-panel']) {
+    $(id).hidden = false;
+  }
 }
 
 /** Formats a duration in seconds as `45 s`, `12 min`, `3.5 h` or `2.1 d`. */
@@ -354,6 +357,102 @@ function renderFunnelTable(funnel) {
     bars.append(row);
   }
 }
+
+/** Fills the cohort period selector, lifecycle table and churn list. */
+function renderRetention(retention) {
+  const select = $('#cohort-period');
+  const previous = select.value;
+  select.replaceChildren();
+  for (const table of retention.cohorts) {
+    const option = document.createElement('option');
+    option.value = table.period;
+    option.textContent = t(`period.${table.period}`);
+    select.append(option);
+  }
+  // Default to the finest period whose rows fit on a screen (31 columns).
+  const shown = retention.cohorts.filter((table) => table.cohorts.length > 0);
+  const fitting = shown.find((table) => Math.max(...table.cohorts.map((c) => c.retention.length)) <= 31);
+  const keep = shown.some((table) => table.period === previous);
+  select.value = keep ? previous : (fitting ?? shown.at(-1))?.period ?? 'day';
+  renderCohorts(retention);
+
+  const format = numberFormat();
+  fillTable(
+    $('#lifecycle'),
+    retention.lifecycle.map((row) => [
+      row.period,
+      format.format(row.new),
+      format.format(row.returning),
+      format.format(row.resurrecting),
+      format.format(row.dormant),
+    ]),
+  );
+  const churn = retention.churn;
+  $('#churn-line').textContent = churn
+    ? t('churnLine')
+        .replace('{churned}', format.format(churn.churned_users))
+        .replace('{users}', format.format(api.report.summary.users))
+        .replace('{rate}', percent(churn.churn_rate))
+        .replace('{days}', churn.window_days.toFixed(1))
+    : (retention.note ?? '');
+  fillTable(
+    $('#at-risk'),
+    (churn?.at_risk ?? []).map((risk) => [
+      risk.user,
+      risk.last_event,
+      risk.recency_days.toFixed(1),
+      format.format(risk.events),
+      risk.recency_risk.toFixed(2),
+    ]),
+  );
+}
+
+/** Draws the cohort matrix for the selected period as a shaded table. */
+function renderCohorts(retention) {
+  const table = retention.cohorts.find((entry) => entry.period === $('#cohort-period').value);
+  const grid = $('#cohorts');
+  const head = grid.querySelector('thead tr');
+  const body = grid.querySelector('tbody');
+  head.replaceChildren();
+  body.replaceChildren();
+  $('#cohort-note').textContent = table?.note ?? '';
+  if (!table || table.cohorts.length === 0) {
+    grid.hidden = true;
+    return;
+  }
+  grid.hidden = false;
+  const width = Math.max(...table.cohorts.map((cohort) => cohort.retention.length));
+  const headers = [t('cohort'), t('cohortUsers'), ...Array.from({ length: width }, (_, k) => `+${k}`)];
+  for (const text of headers) {
+    const th = document.createElement('th');
+    th.textContent = text;
+    head.append(th);
+  }
+  const format = numberFormat();
+  for (const cohort of table.cohorts) {
+    const row = document.createElement('tr');
+    const cells = [cohort.cohort, format.format(cohort.users)];
+    for (const text of cells) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      row.append(td);
+    }
+    cohort.retention.forEach((share, offset) => {
+      const td = document.createElement('td');
+      td.textContent = percent(share);
+      td.title = `${format.format(cohort.active[offset])} / ${format.format(cohort.users)}`;
+      td.className = 'heat-cell';
+      td.style.backgroundColor = `rgba(47, 111, 222, ${Math.min(1, share).toFixed(3)})`;
+      if (share > 0.5) td.classList.add('dark');
+      row.append(td);
+    });
+    body.append(row);
+  }
+}
+
+$('#cohort-period').addEventListener('change', () => {
+  if (api.report) renderCohorts(api.report.retention);
+});
 
 $('#funnel-slice').addEventListener('change', () => {
   if (api.report) renderFunnelTable(api.report.funnel);

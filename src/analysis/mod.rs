@@ -2,3 +2,4 @@
 //! where it needs one) and returns plain serializable data.
 
 pub mod funnel;
+pub mod retention;

@@ -7,6 +7,7 @@ pub mod tables;
 pub use summary::{EventCounts, Summary};
 
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
+use crate::analysis::retention::{self, Retention, RetentionOptions};
 use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
 use crate::timeline::sentence::{self, Lang, SentenceOptions};
 use crate::timeline::Timelines;
@@ -22,6 +23,8 @@ pub struct Report {
     pub summary: Summary,
     /// Conversion through view, cart and purchase, per user and per session.
     pub funnel: Funnel,
+    /// Cohorts, lifecycle and churn by recency.
+    pub retention: Retention,
     /// How the file was read: columns, mapping, rejected-row examples.
     pub input: InputDetails,
     /// Behavior sentences of the most active users.
@@ -73,6 +76,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
     Report {
         summary,
         funnel: funnel::compute(log, timelines, &FunnelOptions::default()),
+        retention: retention::compute(log, timelines, &RetentionOptions::default()),
         input: InputDetails {
             file: log.file_name.clone(),
             detection_reason: log.detection_reason.clone(),

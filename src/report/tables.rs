@@ -6,7 +6,31 @@ use crate::analysis::funnel::FunnelTable;
 
 /// Named CSV tables: `(file name, contents)`.
 pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
-    vec![("funnel.csv".to_string(), funnel_csv(report))]
+    vec![
+        ("funnel.csv".to_string(), funnel_csv(report)),
+        ("cohorts.csv".to_string(), cohorts_csv(report)),
+    ]
+}
+
+/// One row per cohort and period offset.
+fn cohorts_csv(report: &Report) -> String {
+    let mut out = String::from("period,cohort,users,offset,active,retention\n");
+    for table in &report.retention.cohorts {
+        let period = serde_json::to_value(table.period)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
+        for cohort in &table.cohorts {
+            for (offset, (active, share)) in cohort.active.iter().zip(&cohort.retention).enumerate()
+            {
+                out.push_str(&format!(
+                    "{period},{},{},{offset},{active},{share:.6}\n",
+                    cohort.cohort, cohort.users
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn funnel_csv(report: &Report) -> String {
