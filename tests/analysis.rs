@@ -223,3 +223,85 @@ fn retention_short_and_long_real_logs() {
     let churn = long.churn.expect("18 months of data");
     assert_eq!(churn.window_days, 30.0);
 }
+
+/// u1 buys twice (orders o1 and o2, 25.00 in all) and last on day 10; u2
+/// buys once for 100.00 on day 1; u3 buys for 1.00 on day 5 and gets it
+/// refunded; u4 only views. The log ends on day 10.
+const RFM_LOG: &str = "user,item,event,time,order,price,quantity
+u2,B,purchase,2024-03-01 12:00,o3,100,1
+u3,C,purchase,2024-03-05 12:00,o4,1,1
+u3,C,refund,2024-03-06 12:00,o5,1,1
+u1,A,purchase,2024-03-09 12:00,o2,5,1
+u4,D,view,2024-03-09 13:00,,,
+u1,A,purchase,2024-03-10 12:00,o1,10,2
+";
+
+#[test]
+fn rfm_small_log_by_hand() {
+    use behavior_lens::analysis::rfm::{self, Segment};
+    let log = ingest("rfm.csv", RFM_LOG.as_bytes(), &IngestOptions::default()).expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let result = rfm::compute(&log, &timelines);
+    assert_eq!(result.customers, 3);
+    assert!(result.has_monetary);
+    assert_eq!(result.note, None);
+    let by_user = |name: &str| {
+        result
+            .customers_list
+            .iter()
+            .find(|customer| customer.user == name)
+            .unwrap_or_else(|| panic!("customer {name}"))
+    };
+    let u1 = by_user("u1");
+    assert_eq!(u1.orders, 2);
+    assert_eq!(u1.monetary, Some(25.0));
+    assert_eq!(u1.recency_days, 0.0);
+    assert_eq!((u1.r, u1.f, u1.m), (4, 4, Some(2)));
+    assert_eq!(u1.segment, Segment::Champions);
+    let u2 = by_user("u2");
+    assert_eq!(u2.recency_days, 9.0);
+    assert_eq!((u2.r, u2.f, u2.m), (1, 1, Some(4)));
+    assert_eq!(u2.segment, Segment::Lost);
+    let u3 = by_user("u3");
+    assert_eq!(u3.monetary, Some(0.0));
+    assert_eq!((u3.r, u3.f, u3.m), (2, 1, Some(1)));
+    assert_eq!(u3.segment, Segment::Hibernating);
+    assert_eq!(result.grid[3][3], 1);
+    assert_eq!(result.grid[0][0], 1);
+    assert_eq!(result.grid[1][0], 1);
+    assert_eq!(result.segments.len(), 3);
+}
+
+#[test]
+fn rfm_real_logs() {
+    use behavior_lens::analysis::rfm;
+    let log = ingest(
+        "CDNOW_master.txt",
+        include_bytes!("data/cdnow/CDNOW_master.txt"),
+        &IngestOptions::default(),
+    )
+    .expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let result = rfm::compute(&log, &timelines);
+    assert_eq!(result.customers, 23_570);
+    assert!(result.has_monetary);
+    let cells: usize = result.grid.iter().flatten().sum();
+    assert_eq!(cells, 23_570);
+    let shares: f64 = result.segments.iter().map(|segment| segment.share).sum();
+    assert!((shares - 1.0).abs() < 1e-9);
+
+    let views_only = "user,item,event,time\nu1,A,view,2024-03-01 10:00\n";
+    let log = ingest(
+        "views.csv",
+        views_only.as_bytes(),
+        &IngestOptions::default(),
+    )
+    .expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let result = rfm::compute(&log, &timelines);
+    assert_eq!(result.customers, 0);
+    assert!(result
+        .note
+        .as_deref()
+        .is_some_and(|note| note.contains("no user has a purchase")));
+}

@@ -279,7 +279,8 @@ function renderReport(report) {
   }
   renderFunnelSlices(report.funnel);
   renderRetention(report.retention);
-  for (const id of ['#overview', '#funnel-panel', '#retention-panel', '#quality', '#sentences-panel']) {
+  renderRfm(report.rfm);
+  for (const id of ['#overview', '#funnel-panel', '#retention-panel', '#rfm-panel', '#quality', '#sentences-panel']) {
     $(id).hidden = false;
   }
 }
@@ -405,6 +406,51 @@ function renderRetention(retention) {
       risk.recency_risk.toFixed(2),
     ]),
   );
+}
+
+/** Fills the RFM segment table and the recency-by-frequency grid. */
+function renderRfm(rfm) {
+  const format = numberFormat();
+  $('#rfm-note').textContent = rfm.note ?? '';
+  fillTable(
+    $('#rfm-segments'),
+    rfm.segments.map((segment) => [
+      t(`segment.${segment.segment}`),
+      format.format(segment.customers),
+      percent(segment.share),
+      segment.mean_recency_days.toFixed(1),
+      segment.mean_orders.toFixed(2),
+      segment.mean_monetary === null ? '–' : segment.mean_monetary.toFixed(2),
+    ]),
+  );
+  const grid = $('#rfm-grid');
+  const head = grid.querySelector('thead tr');
+  const body = grid.querySelector('tbody');
+  head.replaceChildren();
+  body.replaceChildren();
+  grid.hidden = rfm.customers === 0;
+  for (const text of ['R ＼ F', '1', '2', '3', '4', '5']) {
+    const th = document.createElement('th');
+    th.textContent = text;
+    head.append(th);
+  }
+  const largest = Math.max(1, ...rfm.grid.flat());
+  for (let r = 5; r >= 1; r--) {
+    const row = document.createElement('tr');
+    const label = document.createElement('th');
+    label.textContent = String(r);
+    row.append(label);
+    for (const count of rfm.grid[r - 1]) {
+      const td = document.createElement('td');
+      td.className = 'heat-cell';
+      td.textContent = format.format(count);
+      const share = count / largest;
+      td.style.backgroundColor = `rgba(46, 158, 91, ${share.toFixed(3)})`;
+      if (share > 0.5) td.classList.add('dark');
+      row.append(td);
+    }
+    body.append(row);
+  }
 }
 
 /** Draws the cohort matrix for the selected period as a shaded table. */

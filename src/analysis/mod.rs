@@ -3,3 +3,4 @@
 
 pub mod funnel;
 pub mod retention;
+pub mod rfm;

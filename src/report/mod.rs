@@ -8,6 +8,7 @@ pub use summary::{EventCounts, Summary};
 
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::retention::{self, Retention, RetentionOptions};
+use crate::analysis::rfm::{self, Rfm};
 use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
 use crate::timeline::sentence::{self, Lang, SentenceOptions};
 use crate::timeline::Timelines;
@@ -25,6 +26,8 @@ pub struct Report {
     pub funnel: Funnel,
     /// Cohorts, lifecycle and churn by recency.
     pub retention: Retention,
+    /// Recency, frequency and monetary scores of buying customers.
+    pub rfm: Rfm,
     /// How the file was read: columns, mapping, rejected-row examples.
     pub input: InputDetails,
     /// Behavior sentences of the most active users.
@@ -77,6 +80,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
         summary,
         funnel: funnel::compute(log, timelines, &FunnelOptions::default()),
         retention: retention::compute(log, timelines, &RetentionOptions::default()),
+        rfm: rfm::compute(log, timelines),
         input: InputDetails {
             file: log.file_name.clone(),
             detection_reason: log.detection_reason.clone(),

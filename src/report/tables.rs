@@ -9,7 +9,32 @@ pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
     vec![
         ("funnel.csv".to_string(), funnel_csv(report)),
         ("cohorts.csv".to_string(), cohorts_csv(report)),
+        ("rfm.csv".to_string(), rfm_csv(report)),
     ]
+}
+
+/// One row per listed customer.
+fn rfm_csv(report: &Report) -> String {
+    let mut out = String::from("user,recency_days,orders,monetary,r,f,m,segment\n");
+    for customer in &report.rfm.customers_list {
+        let segment = serde_json::to_value(customer.segment)
+            .ok()
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "{},{:.3},{},{},{},{},{},{segment}\n",
+            csv_field(&customer.user),
+            customer.recency_days,
+            customer.orders,
+            customer
+                .monetary
+                .map_or(String::new(), |value| format!("{value:.2}")),
+            customer.r,
+            customer.f,
+            customer.m.map_or(String::new(), |score| score.to_string()),
+        ));
+    }
+    out
 }
 
 /// One row per cohort and period offset.
