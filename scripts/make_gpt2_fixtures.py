@@ -27,7 +27,9 @@ from transformers import GPT2Config, GPT2LMHeadModel
 
 VOCAB_SIZE = 97
 
-# name -> (seed, config overrides, save as GPT2Model names, store weights as float16)
+# name -> (seed, config overrides, save as GPT2Model names, store weights as float16).
+# The quantization fixture is also trained briefly (see `train_on_successor_map`)
+# so its predictions are confident, like a trained model's, rather than near-ties.
 FIXTURES = {
     "tiny_lmhead": (1, dict(n_embd=32, n_head=4, n_layer=2, n_positions=32), False, False),
     "odd_heads_base": (
@@ -39,7 +41,7 @@ FIXTURES = {
     "tiny_f16": (3, dict(n_embd=24, n_head=2, n_layer=1, n_positions=16), False, True),
     "quant_lmhead": (
         4,
-        dict(n_embd=64, n_head=4, n_layer=2, n_positions=64, n_inner=256, initializer_range=0.08),
+        dict(n_embd=64, n_head=4, n_layer=2, n_positions=64, n_inner=256),
         False,
         False,
     ),
@@ -66,6 +68,27 @@ def build_model(seed, overrides):
     return model.eval()
 
 
+def train_on_successor_map(model, seed, steps=300):
+    """Train on sequences where each token mostly follows a fixed random successor map."""
+    generator = torch.Generator().manual_seed(200 + seed)
+    successor = torch.randperm(VOCAB_SIZE - 1, generator=generator) + 1
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    for _ in range(steps):
+        ids = torch.empty((16, model.config.n_positions), dtype=torch.long)
+        ids[:, 0] = torch.randint(1, VOCAB_SIZE, (16,), generator=generator)
+        for position in range(1, ids.shape[1]):
+            noise = torch.rand(16, generator=generator) < 0.1
+            random_ids = torch.randint(1, VOCAB_SIZE, (16,), generator=generator)
+            ids[:, position] = torch.where(noise, random_ids, successor[ids[:, position - 1] - 1])
+        loss = model(input_ids=ids, labels=ids).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    print(f"trained fixture for {steps} steps, final loss {loss.item():.3f}")
+
+
 def run(model, ids, mask):
     with torch.no_grad():
         output = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
@@ -87,6 +110,8 @@ def make_inputs(seed, n_positions):
 
 def write_fixture(out_dir, name, seed, overrides, base_names, half):
     model = build_model(seed, overrides)
+    if name == "quant_lmhead":
+        train_on_successor_map(model, seed)
     if half:
         # Round the weights to float16 first so the float32 reference sees the stored values.
         model = model.half().float()
