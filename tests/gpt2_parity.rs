@@ -11,7 +11,9 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use behavior_lens::model::gguf::{gguf_tensors_from_gguf, gguf_tensors_from_safetensors, write_gguf};
+use behavior_lens::model::gguf::{
+    gguf_tensors_from_gguf, gguf_tensors_from_safetensors, write_gguf,
+};
 use behavior_lens::model::gpt2::pad_batch;
 use behavior_lens::model::{
     Config, Error, GgufModel, Gpt2Model, LoadLimits, Pooling, TextTokenizer, TokenizerStorage,
@@ -35,7 +37,11 @@ macro_rules! fixture {
             name: $name,
             config: include_str!(concat!("data/gpt2/fixtures/", $name, "/config.json")),
             weights: include_bytes!(concat!("data/gpt2/fixtures/", $name, "/model.safetensors")),
-            expected: include_bytes!(concat!("data/gpt2/fixtures/", $name, "/expected.safetensors")),
+            expected: include_bytes!(concat!(
+                "data/gpt2/fixtures/",
+                $name,
+                "/expected.safetensors"
+            )),
         }
     };
 }
@@ -57,18 +63,32 @@ impl Fixture {
     }
 
     fn model(&self) -> Gpt2Model {
-        Gpt2Model::from_safetensors_bytes(&self.config(), self.weights, &Device::Cpu, &LoadLimits::unlimited())
-            .expect("fixture weights should load")
+        Gpt2Model::from_safetensors_bytes(
+            &self.config(),
+            self.weights,
+            &Device::Cpu,
+            &LoadLimits::unlimited(),
+        )
+        .expect("fixture weights should load")
     }
 
     fn expected(&self) -> HashMap<String, Tensor> {
-        candle_core::safetensors::load_buffer(self.expected, &Device::Cpu).expect("expected outputs should load")
+        candle_core::safetensors::load_buffer(self.expected, &Device::Cpu)
+            .expect("expected outputs should load")
     }
 
     fn gguf_bytes(&self, format: WeightFormat) -> Vec<u8> {
-        let tensors = gguf_tensors_from_safetensors(self.weights, &Device::Cpu).expect("conversion should succeed");
+        let tensors = gguf_tensors_from_safetensors(self.weights, &Device::Cpu)
+            .expect("conversion should succeed");
         let mut out = Cursor::new(Vec::new());
-        write_gguf(&mut out, &self.config(), &tensors, format, TokenizerStorage::None).expect("GGUF write should succeed");
+        write_gguf(
+            &mut out,
+            &self.config(),
+            &tensors,
+            format,
+            TokenizerStorage::None,
+        )
+        .expect("GGUF write should succeed");
         out.into_inner()
     }
 }
@@ -76,15 +96,41 @@ impl Fixture {
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims(), "compared tensors differ in shape");
     let diff = (a.to_dtype(DType::F32).unwrap() - b.to_dtype(DType::F32).unwrap()).unwrap();
-    diff.abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    diff.abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 fn cosine(a: &Tensor, b: &Tensor) -> f32 {
     let a = a.flatten_all().unwrap();
     let b = b.flatten_all().unwrap();
-    let dot = (&a * &b).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
-    let norm_a = a.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap().sqrt();
-    let norm_b = b.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap().sqrt();
+    let dot = (&a * &b)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let norm_a = a
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .sqrt();
+    let norm_b = b
+        .sqr()
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+        .sqrt();
     dot / (norm_a * norm_b)
 }
 
@@ -95,10 +141,14 @@ fn real_length(mask: &Tensor, row: usize) -> usize {
 
 /// Deterministic pseudo-random token ids in `1..vocab_size`.
 fn token_sequence(seed: u64, len: usize, vocab_size: usize) -> Vec<u32> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..len)
         .map(|_| {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             1 + ((state >> 33) % (vocab_size as u64 - 1)) as u32
         })
         .collect()
@@ -123,9 +173,20 @@ fn hf_parity_single_sequence() {
         let logits = model.logits(&hidden).unwrap();
         let hidden_diff = max_abs_diff(&hidden, &expected["single_hidden"]);
         let logits_diff = max_abs_diff(&logits, &expected["single_logits"]);
-        println!("{}: single hidden max abs diff {hidden_diff:.2e}, logits {logits_diff:.2e}", fixture.name);
-        assert!(hidden_diff <= PARITY_TOLERANCE, "{}: hidden diff {hidden_diff}", fixture.name);
-        assert!(logits_diff <= PARITY_TOLERANCE, "{}: logits diff {logits_diff}", fixture.name);
+        println!(
+            "{}: single hidden max abs diff {hidden_diff:.2e}, logits {logits_diff:.2e}",
+            fixture.name
+        );
+        assert!(
+            hidden_diff <= PARITY_TOLERANCE,
+            "{}: hidden diff {hidden_diff}",
+            fixture.name
+        );
+        assert!(
+            logits_diff <= PARITY_TOLERANCE,
+            "{}: logits diff {logits_diff}",
+            fixture.name
+        );
     }
 }
 
@@ -147,8 +208,16 @@ fn hf_parity_right_padded_batch() {
                 "{} row {row}: batch hidden max abs diff {hidden_diff:.2e}, logits {logits_diff:.2e}",
                 fixture.name
             );
-            assert!(hidden_diff <= PARITY_TOLERANCE, "{} row {row}: hidden diff {hidden_diff}", fixture.name);
-            assert!(logits_diff <= PARITY_TOLERANCE, "{} row {row}: logits diff {logits_diff}", fixture.name);
+            assert!(
+                hidden_diff <= PARITY_TOLERANCE,
+                "{} row {row}: hidden diff {hidden_diff}",
+                fixture.name
+            );
+            assert!(
+                logits_diff <= PARITY_TOLERANCE,
+                "{} row {row}: logits diff {logits_diff}",
+                fixture.name
+            );
         }
     }
 }
@@ -158,13 +227,24 @@ fn padding_leaves_real_positions_unchanged() {
     let fixture = &FIXTURES[1];
     let model = fixture.model();
     let vocab = model.config().vocab_size;
-    let sequences: Vec<Vec<u32>> = [9, 3, 6, 1].iter().enumerate().map(|(i, &len)| token_sequence(i as u64, len, vocab)).collect();
+    let sequences: Vec<Vec<u32>> = [9, 3, 6, 1]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| token_sequence(i as u64, len, vocab))
+        .collect();
     let (ids, mask) = pad_batch(&sequences, 5, &Device::Cpu).unwrap();
     let batched = model.hidden_states(&ids, Some(&mask)).unwrap();
     for (row, sequence) in sequences.iter().enumerate() {
-        let alone_ids = Tensor::new(sequence.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let alone_ids = Tensor::new(sequence.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let alone = model.hidden_states(&alone_ids, None).unwrap().i(0).unwrap();
-        let padded = batched.i(row).unwrap().narrow(0, 0, sequence.len()).unwrap();
+        let padded = batched
+            .i(row)
+            .unwrap()
+            .narrow(0, 0, sequence.len())
+            .unwrap();
         let diff = max_abs_diff(&padded, &alone);
         assert!(diff <= 1e-5, "row {row}: padded vs unpadded diff {diff}");
     }
@@ -176,10 +256,22 @@ fn left_padding_matches_unpadded() {
     let sequence = token_sequence(7, 5, model.config().vocab_size);
     let mut padded = vec![0u32, 0, 0];
     padded.extend_from_slice(&sequence);
-    let ids = Tensor::new(padded.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let ids = Tensor::new(padded.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let mask = Tensor::new(&[[0f32, 0., 0., 1., 1., 1., 1., 1.]], &Device::Cpu).unwrap();
-    let left = model.hidden_states(&ids, Some(&mask)).unwrap().i(0).unwrap().narrow(0, 3, 5).unwrap();
-    let alone_ids = Tensor::new(sequence.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let left = model
+        .hidden_states(&ids, Some(&mask))
+        .unwrap()
+        .i(0)
+        .unwrap()
+        .narrow(0, 3, 5)
+        .unwrap();
+    let alone_ids = Tensor::new(sequence.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let alone = model.hidden_states(&alone_ids, None).unwrap().i(0).unwrap();
     let diff = max_abs_diff(&left, &alone);
     assert!(diff <= 1e-5, "left-padded vs unpadded diff {diff}");
@@ -190,19 +282,31 @@ fn kv_cache_matches_full_forward() {
     for fixture in &FIXTURES {
         let model = fixture.model();
         let ids = token_sequence(11, 10, model.config().vocab_size);
-        let full_ids = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let full_ids = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let full = model.hidden_states(&full_ids, None).unwrap();
 
         let mut cache = model.new_cache(1);
-        let prefill = Tensor::new(&ids[..4], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let mut pieces = vec![model.forward_with_cache(&prefill, None, &mut cache).unwrap()];
+        let prefill = Tensor::new(&ids[..4], &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let mut pieces = vec![model
+            .forward_with_cache(&prefill, None, &mut cache)
+            .unwrap()];
         for &id in &ids[4..] {
             let step = Tensor::new(&[[id]], &Device::Cpu).unwrap();
             pieces.push(model.forward_with_cache(&step, None, &mut cache).unwrap());
         }
         let incremental = Tensor::cat(&pieces, 1).unwrap();
         let diff = max_abs_diff(&incremental, &full);
-        assert!(diff <= PARITY_TOLERANCE, "{}: incremental vs full diff {diff}", fixture.name);
+        assert!(
+            diff <= PARITY_TOLERANCE,
+            "{}: incremental vs full diff {diff}",
+            fixture.name
+        );
         assert_eq!(cache.seq_len(), ids.len());
         assert_eq!(cache.real_lengths(), [ids.len()]);
     }
@@ -212,17 +316,29 @@ fn kv_cache_matches_full_forward() {
 fn kv_cache_continues_padded_batch() {
     let model = FIXTURES[1].model();
     let vocab = model.config().vocab_size;
-    let sequences: Vec<Vec<u32>> = [6, 2, 4].iter().enumerate().map(|(i, &len)| token_sequence(20 + i as u64, len, vocab)).collect();
+    let sequences: Vec<Vec<u32>> = [6, 2, 4]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| token_sequence(20 + i as u64, len, vocab))
+        .collect();
     let next_tokens = [3u32, 17, 42];
     let (ids, mask) = pad_batch(&sequences, 0, &Device::Cpu).unwrap();
     let mut cache = model.new_cache(sequences.len());
-    model.forward_with_cache(&ids, Some(&mask), &mut cache).unwrap();
-    let step = Tensor::new(&next_tokens, &Device::Cpu).unwrap().unsqueeze(1).unwrap();
+    model
+        .forward_with_cache(&ids, Some(&mask), &mut cache)
+        .unwrap();
+    let step = Tensor::new(&next_tokens, &Device::Cpu)
+        .unwrap()
+        .unsqueeze(1)
+        .unwrap();
     let stepped = model.forward_with_cache(&step, None, &mut cache).unwrap();
     for (row, sequence) in sequences.iter().enumerate() {
         let mut extended = sequence.clone();
         extended.push(next_tokens[row]);
-        let alone_ids = Tensor::new(extended.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let alone_ids = Tensor::new(extended.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let alone = model.hidden_states(&alone_ids, None).unwrap();
         let expected = alone.i((0, extended.len() - 1)).unwrap();
         let diff = max_abs_diff(&stepped.i((row, 0)).unwrap(), &expected);
@@ -235,15 +351,23 @@ fn continuation_scores_match_full_forward() {
     let model = FIXTURES[0].model();
     let vocab = model.config().vocab_size;
     let prefix = token_sequence(30, 5, vocab);
-    let continuations: Vec<Vec<u32>> = (0..20).map(|i| token_sequence(40 + i as u64, 1 + (i % 4), vocab)).collect();
+    let continuations: Vec<Vec<u32>> = (0..20)
+        .map(|i| token_sequence(40 + i as u64, 1 + (i % 4), vocab))
+        .collect();
     let scores = model.continuation_scores(&prefix, &continuations).unwrap();
     assert_eq!(scores.len(), continuations.len());
     for (continuation, score) in continuations.iter().zip(&scores) {
         let mut ids = prefix.clone();
         ids.extend_from_slice(continuation);
-        let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let logits = model.forward(&input, None).unwrap().i(0).unwrap();
-        let log_probs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1).unwrap().to_vec2().unwrap();
+        let log_probs: Vec<Vec<f32>> = candle_nn::ops::log_softmax(&logits, D::Minus1)
+            .unwrap()
+            .to_vec2()
+            .unwrap();
         let expected: Vec<f32> = continuation
             .iter()
             .enumerate()
@@ -251,10 +375,17 @@ fn continuation_scores_match_full_forward() {
             .collect();
         assert_eq!(score.token_log_probs.len(), continuation.len());
         for (actual, wanted) in score.token_log_probs.iter().zip(&expected) {
-            assert!((actual - wanted).abs() <= 1e-4, "log prob {actual} vs full forward {wanted}");
+            assert!(
+                (actual - wanted).abs() <= 1e-4,
+                "log prob {actual} vs full forward {wanted}"
+            );
         }
         let total: f32 = expected.iter().sum();
-        assert!((score.total - total).abs() <= 1e-4, "total {} vs {total}", score.total);
+        assert!(
+            (score.total - total).abs() <= 1e-4,
+            "total {} vs {total}",
+            score.total
+        );
     }
 }
 
@@ -262,26 +393,42 @@ fn continuation_scores_match_full_forward() {
 fn continuation_scores_reject_empty_prefix() {
     let model = FIXTURES[0].model();
     let result = model.continuation_scores(&[], &[vec![1]]);
-    assert!(matches!(result, Err(Error::InvalidInput(_))), "got {result:?}");
+    assert!(
+        matches!(result, Err(Error::InvalidInput(_))),
+        "got {result:?}"
+    );
 }
 
 #[test]
 fn embeddings_pool_real_tokens() {
     let model = FIXTURES[1].model();
     let vocab = model.config().vocab_size;
-    let sequences: Vec<Vec<u32>> = [5, 2, 8].iter().enumerate().map(|(i, &len)| token_sequence(50 + i as u64, len, vocab)).collect();
+    let sequences: Vec<Vec<u32>> = [5, 2, 8]
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| token_sequence(50 + i as u64, len, vocab))
+        .collect();
     let mean = model.embed(&sequences, Pooling::Mean).unwrap();
     let last = model.embed(&sequences, Pooling::LastToken).unwrap();
     assert_eq!(mean.dims(), [3, model.config().n_embd]);
     for (row, sequence) in sequences.iter().enumerate() {
-        let ids = Tensor::new(sequence.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+        let ids = Tensor::new(sequence.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let hidden = model.hidden_states(&ids, None).unwrap().i(0).unwrap();
         let expected_mean = hidden.mean(0).unwrap();
         let expected_last = hidden.i(sequence.len() - 1).unwrap();
         let mean_diff = max_abs_diff(&mean.i(row).unwrap(), &expected_mean);
         let last_diff = max_abs_diff(&last.i(row).unwrap(), &expected_last);
-        assert!(mean_diff <= 1e-5, "row {row}: mean pooling diff {mean_diff}");
-        assert!(last_diff <= 1e-5, "row {row}: last-token pooling diff {last_diff}");
+        assert!(
+            mean_diff <= 1e-5,
+            "row {row}: mean pooling diff {mean_diff}"
+        );
+        assert!(
+            last_diff <= 1e-5,
+            "row {row}: last-token pooling diff {last_diff}"
+        );
     }
 }
 
@@ -290,16 +437,25 @@ fn out_of_range_token_is_rejected() {
     let model = FIXTURES[0].model();
     let ids = Tensor::new(&[[1u32, 97]], &Device::Cpu).unwrap();
     let result = model.hidden_states(&ids, None);
-    assert!(matches!(result, Err(Error::InvalidInput(_))), "got {result:?}");
+    assert!(
+        matches!(result, Err(Error::InvalidInput(_))),
+        "got {result:?}"
+    );
 }
 
 #[test]
 fn too_long_sequence_is_rejected() {
     let model = FIXTURES[2].model();
     let ids = token_sequence(1, model.config().n_positions + 1, model.config().vocab_size);
-    let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let input = Tensor::new(ids.as_slice(), &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let result = model.hidden_states(&input, None);
-    assert!(matches!(result, Err(Error::InvalidInput(_))), "got {result:?}");
+    assert!(
+        matches!(result, Err(Error::InvalidInput(_))),
+        "got {result:?}"
+    );
 }
 
 #[test]
@@ -309,12 +465,22 @@ fn gguf_f32_round_trip_matches_safetensors() {
         let loaded = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited()).unwrap();
         assert!(loaded.tokenizer.is_none());
         assert!(!loaded.model.is_quantized());
-        assert_eq!(loaded.model.config().inner_size(), fixture.config().inner_size());
+        assert_eq!(
+            loaded.model.config().inner_size(),
+            fixture.config().inner_size()
+        );
         let expected = fixture.expected();
         let logits = loaded.model.forward(&expected["single_ids"], None).unwrap();
         let diff = max_abs_diff(&logits, &expected["single_logits"]);
-        println!("{}: GGUF f32 logits max abs diff vs transformers {diff:.2e}", fixture.name);
-        assert!(diff <= PARITY_TOLERANCE, "{}: GGUF f32 logits diff {diff}", fixture.name);
+        println!(
+            "{}: GGUF f32 logits max abs diff vs transformers {diff:.2e}",
+            fixture.name
+        );
+        assert!(
+            diff <= PARITY_TOLERANCE,
+            "{}: GGUF f32 logits diff {diff}",
+            fixture.name
+        );
     }
 }
 
@@ -324,10 +490,17 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
     let fixture = &FIXTURES[QUANT_FIXTURE];
     let reference = fixture.model();
     let bytes = fixture.gguf_bytes(format);
-    let quantized = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited()).unwrap().model;
-    assert!(quantized.is_quantized(), "{format}: expected quantized linear layers");
+    let quantized = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited())
+        .unwrap()
+        .model;
+    assert!(
+        quantized.is_quantized(),
+        "{format}: expected quantized linear layers"
+    );
     let config = reference.config();
-    let sequences: Vec<Vec<u32>> = (0..6).map(|i| token_sequence(60 + i, config.n_positions, config.vocab_size)).collect();
+    let sequences: Vec<Vec<u32>> = (0..6)
+        .map(|i| token_sequence(60 + i, config.n_positions, config.vocab_size))
+        .collect();
     let (ids, _) = pad_batch(&sequences, 0, &Device::Cpu).unwrap();
     let expected = reference.forward(&ids, None).unwrap();
     let actual = quantized.forward(&ids, None).unwrap();
@@ -340,7 +513,10 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
         .zip(actual_top.iter().flatten())
         .filter(|(a, b)| a == b)
         .count();
-    (agreeing as f32 / positions as f32, cosine(&expected, &actual))
+    (
+        agreeing as f32 / positions as f32,
+        cosine(&expected, &actual),
+    )
 }
 
 #[test]
@@ -365,9 +541,20 @@ fn gguf_reports_rows_kept_in_f32() {
     let fixture = &FIXTURES[1];
     let tensors = gguf_tensors_from_safetensors(fixture.weights, &Device::Cpu).unwrap();
     let mut out = Cursor::new(Vec::new());
-    let report = write_gguf(&mut out, &fixture.config(), &tensors, WeightFormat::Q8_0, TokenizerStorage::None).unwrap();
+    let report = write_gguf(
+        &mut out,
+        &fixture.config(),
+        &tensors,
+        WeightFormat::Q8_0,
+        TokenizerStorage::None,
+    )
+    .unwrap();
     // Rows of 36 and 50 values do not fit the 32-value q8_0 blocks.
-    assert!(report.converted.is_empty(), "converted {:?}", report.converted);
+    assert!(
+        report.converted.is_empty(),
+        "converted {:?}",
+        report.converted
+    );
     assert_eq!(report.kept_f32.len(), 4 * fixture.config().n_layer);
 }
 
@@ -375,12 +562,22 @@ fn gguf_reports_rows_kept_in_f32() {
 fn gguf_requantizes_gguf_input() {
     let fixture = &FIXTURES[QUANT_FIXTURE];
     let f32_bytes = fixture.gguf_bytes(WeightFormat::F32);
-    let (config, tokenizer, tensors) = gguf_tensors_from_gguf(&mut Cursor::new(&f32_bytes), &Device::Cpu).unwrap();
+    let (config, tokenizer, tensors) =
+        gguf_tensors_from_gguf(&mut Cursor::new(&f32_bytes), &Device::Cpu).unwrap();
     assert!(tokenizer.is_none());
     let mut out = Cursor::new(Vec::new());
-    let report = write_gguf(&mut out, &config, &tensors, WeightFormat::Q8_0, TokenizerStorage::None).unwrap();
+    let report = write_gguf(
+        &mut out,
+        &config,
+        &tensors,
+        WeightFormat::Q8_0,
+        TokenizerStorage::None,
+    )
+    .unwrap();
     assert_eq!(report.converted.len(), 4 * config.n_layer);
-    let model = GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap().model;
+    let model = GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited())
+        .unwrap()
+        .model;
     assert!(model.is_quantized());
 }
 
@@ -388,15 +585,31 @@ fn gguf_requantizes_gguf_input() {
 fn gguf_memory_limit_is_enforced() {
     let bytes = FIXTURES[0].gguf_bytes(WeightFormat::F32);
     let result = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::max_bytes(10_000));
-    assert!(matches!(result, Err(Error::MemoryLimitExceeded { limit_bytes: 10_000, .. })), "got {result:?}");
+    assert!(
+        matches!(
+            result,
+            Err(Error::MemoryLimitExceeded {
+                limit_bytes: 10_000,
+                ..
+            })
+        ),
+        "got {result:?}"
+    );
     let generous = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::max_bytes(10_000_000));
     assert!(generous.is_ok(), "got {generous:?}");
 }
 
 #[test]
 fn gguf_rejects_non_gguf_bytes() {
-    let result = GgufModel::from_bytes(b"not a gguf file at all", &Device::Cpu, &LoadLimits::unlimited());
-    assert!(matches!(result, Err(Error::InvalidGguf(_))), "got {result:?}");
+    let result = GgufModel::from_bytes(
+        b"not a gguf file at all",
+        &Device::Cpu,
+        &LoadLimits::unlimited(),
+    );
+    assert!(
+        matches!(result, Err(Error::InvalidGguf(_))),
+        "got {result:?}"
+    );
 }
 
 #[test]
@@ -405,12 +618,26 @@ fn gguf_embeds_gpt2_tokenizer() {
     let tokenizer = TextTokenizer::gpt2().unwrap();
     let tensors = gguf_tensors_from_safetensors(fixture.weights, &Device::Cpu).unwrap();
     let mut out = Cursor::new(Vec::new());
-    write_gguf(&mut out, &fixture.config(), &tensors, WeightFormat::F32, TokenizerStorage::Auto(&tokenizer)).unwrap();
-    let loaded = GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
-    let restored = loaded.tokenizer.expect("tokenizer should be rebuilt from tokenizer.ggml.*");
+    write_gguf(
+        &mut out,
+        &fixture.config(),
+        &tensors,
+        WeightFormat::F32,
+        TokenizerStorage::Auto(&tokenizer),
+    )
+    .unwrap();
+    let loaded =
+        GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
+    let restored = loaded
+        .tokenizer
+        .expect("tokenizer should be rebuilt from tokenizer.ggml.*");
     assert_eq!(restored.vocab_size(), 50257);
     for text in ["Hello world", " 你好 🙂 12345", "a  \n\n\tb<|endoftext|>"] {
-        assert_eq!(restored.encode(text).unwrap(), tokenizer.encode(text).unwrap(), "encoding of {text:?}");
+        assert_eq!(
+            restored.encode(text).unwrap(),
+            tokenizer.encode(text).unwrap(),
+            "encoding of {text:?}"
+        );
     }
 }
 
@@ -426,10 +653,23 @@ fn gguf_embeds_word_level_tokenizer_json() {
     let fixture = &FIXTURES[0];
     let tensors = gguf_tensors_from_safetensors(fixture.weights, &Device::Cpu).unwrap();
     let mut out = Cursor::new(Vec::new());
-    write_gguf(&mut out, &fixture.config(), &tensors, WeightFormat::F32, TokenizerStorage::Auto(&tokenizer)).unwrap();
-    let loaded = GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
-    let restored = loaded.tokenizer.expect("tokenizer should be rebuilt from the stored JSON");
-    assert_eq!(restored.encode("view cart buy search").unwrap(), [1, 2, 3, 0]);
+    write_gguf(
+        &mut out,
+        &fixture.config(),
+        &tensors,
+        WeightFormat::F32,
+        TokenizerStorage::Auto(&tokenizer),
+    )
+    .unwrap();
+    let loaded =
+        GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
+    let restored = loaded
+        .tokenizer
+        .expect("tokenizer should be rebuilt from the stored JSON");
+    assert_eq!(
+        restored.encode("view cart buy search").unwrap(),
+        [1, 2, 3, 0]
+    );
 }
 
 #[test]
@@ -441,7 +681,10 @@ fn varmap_model_trains_with_adamw() {
     let model = Gpt2Model::new(&config, vb).unwrap();
     assert_eq!(varmap.all_vars().len(), 4 + 12 * config.n_layer);
     let sequence = token_sequence(70, 9, config.vocab_size);
-    let inputs = Tensor::new(&sequence[..8], &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+    let inputs = Tensor::new(&sequence[..8], &Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
     let targets = Tensor::new(&sequence[1..], &Device::Cpu).unwrap();
     let params = ParamsAdamW {
         lr: 1e-2,
@@ -457,5 +700,8 @@ fn varmap_model_trains_with_adamw() {
     }
     let first = losses[0];
     let last = losses[losses.len() - 1];
-    assert!(last < 0.5 * first, "loss went from {first} to {last}: {losses:?}");
+    assert!(
+        last < 0.5 * first,
+        "loss went from {first} to {last}: {losses:?}"
+    );
 }

@@ -21,16 +21,27 @@ fn gpt2() -> TextTokenizer {
 fn gpt2_vocabulary_size_and_end_of_text() {
     let tokenizer = gpt2();
     assert_eq!(tokenizer.vocab_size(), 50257);
-    assert_eq!(tokenizer.token_to_id("<|endoftext|>"), Some(GPT2_END_OF_TEXT));
+    assert_eq!(
+        tokenizer.token_to_id("<|endoftext|>"),
+        Some(GPT2_END_OF_TEXT)
+    );
 }
 
 #[test]
 fn gpt2_matches_reference_cases() {
     let tokenizer = gpt2();
     let mut cases: Vec<&str> = CASES_INPUT.split(CASE_SEPARATOR).collect();
-    assert_eq!(cases.pop(), Some(""), "input should end with a separator line");
+    assert_eq!(
+        cases.pop(),
+        Some(""),
+        "input should end with a separator line"
+    );
     let expected: Vec<&str> = CASES_OUTPUT.lines().collect();
-    assert_eq!(cases.len(), expected.len(), "input and output case counts differ");
+    assert_eq!(
+        cases.len(),
+        expected.len(),
+        "input and output case counts differ"
+    );
     assert_eq!(cases.len(), 46);
     for (index, (text, ids)) in cases.iter().zip(&expected).enumerate() {
         let expected_ids: Vec<u32> = ids
@@ -64,6 +75,8 @@ fn gpt2_encodes_varied_text() {
 #[test]
 fn gpt2_keeps_end_of_text_as_one_token() {
     let tokenizer = gpt2();
-    let ids = tokenizer.encode("end<|endoftext|>").expect("encoding should succeed");
+    let ids = tokenizer
+        .encode("end<|endoftext|>")
+        .expect("encoding should succeed");
     assert_eq!(ids, [437, GPT2_END_OF_TEXT]);
 }

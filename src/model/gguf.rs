@@ -169,7 +169,11 @@ impl GgufModel {
     }
 
     /// Loads a model from any GGUF reader.
-    pub fn from_reader<R: Read + Seek>(reader: &mut R, device: &Device, limits: &LoadLimits) -> Result<Self> {
+    pub fn from_reader<R: Read + Seek>(
+        reader: &mut R,
+        device: &Device,
+        limits: &LoadLimits,
+    ) -> Result<Self> {
         let content = read_content(reader)?;
         let config = config_from_metadata(&content)?;
         limits.check(estimate_resident_bytes(&content))?;
@@ -206,11 +210,15 @@ fn metadata_usize(content: &gguf_file::Content, key: &str) -> Result<usize> {
             )))
         }
     };
-    usize::try_from(number).map_err(|_| Error::InvalidGguf(format!("metadata key {key} = {number} is too large")))
+    usize::try_from(number)
+        .map_err(|_| Error::InvalidGguf(format!("metadata key {key} = {number} is too large")))
 }
 
 fn metadata_u32_opt(content: &gguf_file::Content, key: &str) -> Option<u32> {
-    content.metadata.get(key).and_then(|value| value.to_u32().ok())
+    content
+        .metadata
+        .get(key)
+        .and_then(|value| value.to_u32().ok())
 }
 
 /// Reads the model hyperparameters from `gpt2.*` metadata and the shape of
@@ -228,20 +236,29 @@ pub fn config_from_metadata(content: &gguf_file::Content) -> Result<Config> {
         .tensor_infos
         .get("token_embd.weight")
         .ok_or_else(|| Error::InvalidGguf("tensor token_embd.weight is missing".to_string()))?;
-    let (vocab_size, _) = token_embd
-        .shape
-        .dims2()
-        .map_err(|_| Error::InvalidGguf(format!("token_embd.weight should be 2-D, found {:?}", token_embd.shape)))?;
+    let (vocab_size, _) = token_embd.shape.dims2().map_err(|_| {
+        Error::InvalidGguf(format!(
+            "token_embd.weight should be 2-D, found {:?}",
+            token_embd.shape
+        ))
+    })?;
     let epsilon = metadata(content, "gpt2.attention.layer_norm_epsilon")?
         .to_f32()
-        .map_err(|e| Error::InvalidGguf(format!("gpt2.attention.layer_norm_epsilon is not an f32: {e}")))?;
+        .map_err(|e| {
+            Error::InvalidGguf(format!(
+                "gpt2.attention.layer_norm_epsilon is not an f32: {e}"
+            ))
+        })?;
     let activation = match content.metadata.get(ACTIVATION_KEY) {
         Some(value) => {
-            let name = value
-                .to_string()
-                .map_err(|e| Error::InvalidGguf(format!("{ACTIVATION_KEY} is not a string: {e}")))?;
-            serde_json::from_value::<Activation>(json!(name))
-                .map_err(|_| Error::InvalidGguf(format!("{ACTIVATION_KEY} = {name:?} is not a supported activation")))?
+            let name = value.to_string().map_err(|e| {
+                Error::InvalidGguf(format!("{ACTIVATION_KEY} is not a string: {e}"))
+            })?;
+            serde_json::from_value::<Activation>(json!(name)).map_err(|_| {
+                Error::InvalidGguf(format!(
+                    "{ACTIVATION_KEY} = {name:?} is not a supported activation"
+                ))
+            })?
         }
         None => Activation::GeluTanh,
     };
@@ -265,9 +282,14 @@ pub fn config_from_metadata(content: &gguf_file::Content) -> Result<Config> {
 
 fn is_linear_weight(name: &str) -> bool {
     name == "output.weight"
-        || ["attn_qkv.weight", "attn_output.weight", "ffn_up.weight", "ffn_down.weight"]
-            .iter()
-            .any(|suffix| name.starts_with("blk.") && name.ends_with(suffix))
+        || [
+            "attn_qkv.weight",
+            "attn_output.weight",
+            "ffn_up.weight",
+            "ffn_down.weight",
+        ]
+        .iter()
+        .any(|suffix| name.starts_with("blk.") && name.ends_with(suffix))
 }
 
 fn is_float(dtype: GgmlDType) -> bool {
@@ -368,7 +390,10 @@ fn load_model<R: Read + Seek>(
     }
     let ln_f = loader.layer_norm("output_norm", eps)?;
     let lm_head = if content.tensor_infos.contains_key("output.weight") {
-        Some(Linear::from_qtensor(Arc::new(loader.qtensor("output.weight")?), None)?)
+        Some(Linear::from_qtensor(
+            Arc::new(loader.qtensor("output.weight")?),
+            None,
+        )?)
     } else if !is_float(token_embd.dtype()) {
         // A quantized embedding also serves as the tied head without expanding it.
         Some(Linear::from_qtensor(Arc::new(token_embd), None)?)
@@ -411,15 +436,15 @@ fn string_array(content: &HashMap<String, Value>, key: &str) -> Result<Option<Ve
 /// either.
 pub fn tokenizer_from_metadata(metadata: &HashMap<String, Value>) -> Result<Option<TextTokenizer>> {
     if let Some(value) = metadata.get(TOKENIZER_JSON_KEY) {
-        let json = value
-            .to_string()
-            .map_err(|e| Error::InvalidGguf(format!("{TOKENIZER_JSON_KEY} is not a string: {e}")))?;
+        let json = value.to_string().map_err(|e| {
+            Error::InvalidGguf(format!("{TOKENIZER_JSON_KEY} is not a string: {e}"))
+        })?;
         return TextTokenizer::from_json_bytes(json.as_bytes()).map(Some);
     }
     let model = match metadata.get("tokenizer.ggml.model") {
-        Some(value) => value
-            .to_string()
-            .map_err(|e| Error::InvalidGguf(format!("tokenizer.ggml.model is not a string: {e}")))?,
+        Some(value) => value.to_string().map_err(|e| {
+            Error::InvalidGguf(format!("tokenizer.ggml.model is not a string: {e}"))
+        })?,
         None => return Ok(None),
     };
     if model != "gpt2" {
@@ -432,7 +457,9 @@ pub fn tokenizer_from_metadata(metadata: &HashMap<String, Value>) -> Result<Opti
     let token_types: Vec<i32> = match metadata.get("tokenizer.ggml.token_type") {
         Some(value) => value
             .to_vec()
-            .map_err(|e| Error::InvalidGguf(format!("tokenizer.ggml.token_type is not an array: {e}")))?
+            .map_err(|e| {
+                Error::InvalidGguf(format!("tokenizer.ggml.token_type is not an array: {e}"))
+            })?
             .iter()
             .map(|item| item.to_i32().unwrap_or(TOKEN_TYPE_NORMAL))
             .collect(),
@@ -443,7 +470,11 @@ pub fn tokenizer_from_metadata(metadata: &HashMap<String, Value>) -> Result<Opti
 }
 
 /// Builds a `tokenizers` document for a GPT-2 style byte-level BPE.
-fn byte_level_bpe_json(tokens: &[String], merges: &[String], token_types: &[i32]) -> serde_json::Value {
+fn byte_level_bpe_json(
+    tokens: &[String],
+    merges: &[String],
+    token_types: &[i32],
+) -> serde_json::Value {
     let vocab: serde_json::Map<String, serde_json::Value> = tokens
         .iter()
         .enumerate()
@@ -506,9 +537,14 @@ fn tokenizer_tables(tokenizer: &TextTokenizer) -> Result<(TokenizerTables, Strin
     let mut tokens: Vec<Option<String>> = vec![None; size];
     let mut token_types = vec![TOKEN_TYPE_NORMAL; size];
     let mut place = |token: &str, id: u64, kind: i32| -> Result<()> {
-        let slot = usize::try_from(id).ok().filter(|&index| index < size).ok_or_else(|| {
-            Error::Tokenizer(format!("token {token:?} has id {id}, outside the vocabulary of {size}"))
-        })?;
+        let slot = usize::try_from(id)
+            .ok()
+            .filter(|&index| index < size)
+            .ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "token {token:?} has id {id}, outside the vocabulary of {size}"
+                ))
+            })?;
         tokens[slot] = Some(token.to_string());
         token_types[slot] = kind;
         Ok(())
@@ -531,11 +567,14 @@ fn tokenizer_tables(tokenizer: &TextTokenizer) -> Result<(TokenizerTables, Strin
         .into_iter()
         .enumerate()
         .map(|(id, token)| {
-            token.ok_or_else(|| Error::Tokenizer(format!("no token has id {id}; GGUF needs contiguous ids")))
+            token.ok_or_else(|| {
+                Error::Tokenizer(format!("no token has id {id}; GGUF needs contiguous ids"))
+            })
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let is_byte_level_bpe = model["type"] == "BPE" && document["pre_tokenizer"]["type"] == "ByteLevel";
+    let is_byte_level_bpe =
+        model["type"] == "BPE" && document["pre_tokenizer"]["type"] == "ByteLevel";
     let merges = if is_byte_level_bpe {
         let merges = model["merges"]
             .as_array()
@@ -543,10 +582,14 @@ fn tokenizer_tables(tokenizer: &TextTokenizer) -> Result<(TokenizerTables, Strin
             .iter()
             .map(|merge| match merge {
                 serde_json::Value::String(text) => Ok(text.clone()),
-                serde_json::Value::Array(pair) if pair.len() == 2 => {
-                    Ok(format!("{} {}", pair[0].as_str().unwrap_or_default(), pair[1].as_str().unwrap_or_default()))
-                }
-                other => Err(Error::Tokenizer(format!("unexpected BPE merge entry {other}"))),
+                serde_json::Value::Array(pair) if pair.len() == 2 => Ok(format!(
+                    "{} {}",
+                    pair[0].as_str().unwrap_or_default(),
+                    pair[1].as_str().unwrap_or_default()
+                )),
+                other => Err(Error::Tokenizer(format!(
+                    "unexpected BPE merge entry {other}"
+                ))),
             })
             .collect::<Result<Vec<_>>>()?;
         Some(merges)
@@ -563,7 +606,10 @@ fn tokenizer_tables(tokenizer: &TextTokenizer) -> Result<(TokenizerTables, Strin
     ))
 }
 
-fn tokenizer_metadata(storage: TokenizerStorage<'_>, config: &Config) -> Result<Vec<(String, Value)>> {
+fn tokenizer_metadata(
+    storage: TokenizerStorage<'_>,
+    config: &Config,
+) -> Result<Vec<(String, Value)>> {
     let (tokenizer, force_json) = match storage {
         TokenizerStorage::None => return Ok(Vec::new()),
         TokenizerStorage::Auto(tokenizer) => (tokenizer, false),
@@ -572,8 +618,15 @@ fn tokenizer_metadata(storage: TokenizerStorage<'_>, config: &Config) -> Result<
     let (tables, json_text) = tokenizer_tables(tokenizer)?;
     let strings = |items: Vec<String>| Value::Array(items.into_iter().map(Value::String).collect());
     let mut entries = Vec::new();
-    let model_name = if tables.merges.is_some() { "gpt2" } else { "none" };
-    entries.push(("tokenizer.ggml.model".to_string(), Value::String(model_name.to_string())));
+    let model_name = if tables.merges.is_some() {
+        "gpt2"
+    } else {
+        "none"
+    };
+    entries.push((
+        "tokenizer.ggml.model".to_string(),
+        Value::String(model_name.to_string()),
+    ));
     entries.push(("tokenizer.ggml.tokens".to_string(), strings(tables.tokens)));
     entries.push((
         "tokenizer.ggml.token_type".to_string(),
@@ -596,19 +649,37 @@ fn tokenizer_metadata(storage: TokenizerStorage<'_>, config: &Config) -> Result<
 }
 
 fn u32_value(name: &str, value: usize) -> Result<Value> {
-    u32::try_from(value)
-        .map(Value::U32)
-        .map_err(|_| Error::InvalidConfig(format!("{name} = {value} does not fit the GGUF u32 field")))
+    u32::try_from(value).map(Value::U32).map_err(|_| {
+        Error::InvalidConfig(format!("{name} = {value} does not fit the GGUF u32 field"))
+    })
 }
 
 fn config_metadata(config: &Config) -> Result<Vec<(String, Value)>> {
     let mut entries = vec![
-        ("general.architecture".to_string(), Value::String(ARCHITECTURE.to_string())),
-        ("gpt2.context_length".to_string(), u32_value("n_positions", config.n_positions)?),
-        ("gpt2.embedding_length".to_string(), u32_value("n_embd", config.n_embd)?),
-        ("gpt2.feed_forward_length".to_string(), u32_value("n_inner", config.inner_size())?),
-        ("gpt2.block_count".to_string(), u32_value("n_layer", config.n_layer)?),
-        ("gpt2.attention.head_count".to_string(), u32_value("n_head", config.n_head)?),
+        (
+            "general.architecture".to_string(),
+            Value::String(ARCHITECTURE.to_string()),
+        ),
+        (
+            "gpt2.context_length".to_string(),
+            u32_value("n_positions", config.n_positions)?,
+        ),
+        (
+            "gpt2.embedding_length".to_string(),
+            u32_value("n_embd", config.n_embd)?,
+        ),
+        (
+            "gpt2.feed_forward_length".to_string(),
+            u32_value("n_inner", config.inner_size())?,
+        ),
+        (
+            "gpt2.block_count".to_string(),
+            u32_value("n_layer", config.n_layer)?,
+        ),
+        (
+            "gpt2.attention.head_count".to_string(),
+            u32_value("n_head", config.n_head)?,
+        ),
         (
             "gpt2.attention.layer_norm_epsilon".to_string(),
             Value::F32(config.layer_norm_epsilon as f32),
@@ -706,7 +777,10 @@ pub fn gguf_tensors_from_safetensors(bytes: &[u8], device: &Device) -> Result<Gg
 }
 
 /// Reads every tensor of a GGUF file expanded to f32, for re-encoding.
-pub fn gguf_tensors_from_gguf<R: Read + Seek>(reader: &mut R, device: &Device) -> Result<(Config, Option<TextTokenizer>, GgufTensors)> {
+pub fn gguf_tensors_from_gguf<R: Read + Seek>(
+    reader: &mut R,
+    device: &Device,
+) -> Result<(Config, Option<TextTokenizer>, GgufTensors)> {
     let content = read_content(reader)?;
     let config = config_from_metadata(&content)?;
     let tokenizer = tokenizer_from_metadata(&content.metadata)?;
@@ -755,14 +829,21 @@ pub fn write_gguf<W: Write + Seek>(
                 report.kept_f32.push(name.clone());
             }
         }
-        let quantized = QTensor::quantize(&tensor, dtype)
-            .map_err(|e| Error::InvalidWeights(format!("failed to encode {name} as {dtype:?}: {e}")))?;
+        let quantized = QTensor::quantize(&tensor, dtype).map_err(|e| {
+            Error::InvalidWeights(format!("failed to encode {name} as {dtype:?}: {e}"))
+        })?;
         encoded.push((name.as_str(), quantized));
     }
     report.tensor_count = encoded.len();
 
-    let metadata: Vec<(&str, &Value)> = entries.iter().map(|(key, value)| (key.as_str(), value)).collect();
-    let tensor_refs: Vec<(&str, &QTensor)> = encoded.iter().map(|(name, tensor)| (*name, tensor)).collect();
+    let metadata: Vec<(&str, &Value)> = entries
+        .iter()
+        .map(|(key, value)| (key.as_str(), value))
+        .collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = encoded
+        .iter()
+        .map(|(name, tensor)| (*name, tensor))
+        .collect();
     gguf_file::write(writer, &metadata, &tensor_refs)
         .map_err(|e| Error::InvalidGguf(format!("failed to write GGUF data: {e}")))?;
     Ok(report)

@@ -115,7 +115,9 @@ impl Config {
         ];
         for (name, value) in sizes {
             if value == 0 {
-                return Err(Error::InvalidConfig(format!("{name} must be positive, got 0")));
+                return Err(Error::InvalidConfig(format!(
+                    "{name} must be positive, got 0"
+                )));
             }
         }
         if self.n_embd % self.n_head != 0 {
@@ -124,7 +126,7 @@ impl Config {
                 self.n_embd, self.n_head
             )));
         }
-        if !(self.layer_norm_epsilon > 0.0) {
+        if !self.layer_norm_epsilon.is_finite() || self.layer_norm_epsilon <= 0.0 {
             return Err(Error::InvalidConfig(format!(
                 "layer_norm_epsilon must be positive, got {}",
                 self.layer_norm_epsilon
@@ -217,10 +219,7 @@ impl Linear {
 
     /// Returns whether the weight is stored in a quantized ggml format.
     pub fn is_quantized(&self) -> bool {
-        matches!(
-            self.weight,
-            LinearWeight::Quantized(QMatMul::QTensor(_))
-        )
+        matches!(self.weight, LinearWeight::Quantized(QMatMul::QTensor(_)))
     }
 
     /// Applies the layer to the last dimension of `xs`.
@@ -320,7 +319,12 @@ impl Attention {
 
     /// Runs causal self-attention. `bias` is `[batch, 1, seq, past + seq]`
     /// with 0 for visible keys and [`MASKED_SCORE`] otherwise.
-    fn forward(&self, xs: &Tensor, bias: &Tensor, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    fn forward(
+        &self,
+        xs: &Tensor,
+        bias: &Tensor,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let (batch, seq_len, embd) = xs.dims3()?;
         let qkv = self.c_attn.forward(xs)?;
         let query = self.split_heads(&qkv, 0)?;
@@ -366,7 +370,12 @@ struct Block {
 }
 
 impl Block {
-    fn forward(&self, xs: &Tensor, bias: &Tensor, cache: Option<&mut LayerCache>) -> Result<Tensor> {
+    fn forward(
+        &self,
+        xs: &Tensor,
+        bias: &Tensor,
+        cache: Option<&mut LayerCache>,
+    ) -> Result<Tensor> {
         let attended = self.attn.forward(&self.ln_1.forward(xs)?, bias, cache)?;
         let xs = (xs + attended)?;
         let transformed = self.mlp.forward(&self.ln_2.forward(&xs)?)?;
@@ -578,7 +587,11 @@ impl Gpt2Model {
     /// Loads a Hugging Face model folder with `config.json` and
     /// `model.safetensors`.
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_hf_dir(dir: &std::path::Path, device: &Device, limits: &LoadLimits) -> Result<Self> {
+    pub fn from_hf_dir(
+        dir: &std::path::Path,
+        device: &Device,
+        limits: &LoadLimits,
+    ) -> Result<Self> {
         let config_path = dir.join("config.json");
         let config_json = std::fs::read_to_string(&config_path).map_err(|source| Error::Io {
             path: config_path.display().to_string(),
@@ -673,7 +686,11 @@ impl Gpt2Model {
     /// `input_ids` `[batch, seq]`. `attention_mask` `[batch, seq]` marks real
     /// tokens with 1 and padding with 0; real tokens never attend to padding,
     /// and position ids count real tokens only.
-    pub fn hidden_states(&self, input_ids: &Tensor, attention_mask: Option<&Tensor>) -> Result<Tensor> {
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        attention_mask: Option<&Tensor>,
+    ) -> Result<Tensor> {
         self.run(input_ids, attention_mask, None)
     }
 
@@ -729,7 +746,11 @@ impl Gpt2Model {
                         self.blocks.len()
                     )));
                 }
-                (cache.seq_len(), cache.key_is_real.clone(), cache.next_positions.clone())
+                (
+                    cache.seq_len(),
+                    cache.key_is_real.clone(),
+                    cache.next_positions.clone(),
+                )
             }
             None => (0, vec![Vec::new(); batch], vec![0; batch]),
         };
@@ -744,7 +765,11 @@ impl Gpt2Model {
         let position_ids = Tensor::from_vec(positions, batch * seq_len, &self.device)?;
         let token_embeddings = self.wte.index_select(&flat_ids, 0)?;
         let position_embeddings = self.wpe.index_select(&position_ids, 0)?;
-        let mut xs = (token_embeddings + position_embeddings)?.reshape((batch, seq_len, self.config.n_embd))?;
+        let mut xs = (token_embeddings + position_embeddings)?.reshape((
+            batch,
+            seq_len,
+            self.config.n_embd,
+        ))?;
 
         for (index, block) in self.blocks.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|cache| &mut cache.layers[index]);
@@ -772,7 +797,11 @@ impl Gpt2Model {
 
     /// Assigns position ids that count real tokens per row, continuing from
     /// `next_positions`, and advances it. Padding reuses the next free id.
-    fn position_ids(&self, is_real: &[Vec<bool>], next_positions: &mut [usize]) -> Result<Vec<u32>> {
+    fn position_ids(
+        &self,
+        is_real: &[Vec<bool>],
+        next_positions: &mut [usize],
+    ) -> Result<Vec<u32>> {
         let max_position = self.config.n_positions;
         let mut positions = Vec::with_capacity(is_real.len() * is_real.first().map_or(0, Vec::len));
         for (row, real) in is_real.iter().enumerate() {
@@ -826,7 +855,8 @@ impl Gpt2Model {
         let prefix_hidden = self.forward_with_cache(&prefix_ids, None, &mut prefix_cache)?;
         let prefix_last = prefix_hidden.narrow(1, prefix.len() - 1, 1)?;
         let first_log_probs: Vec<f32> =
-            candle_nn::ops::log_softmax(&self.logits(&prefix_last)?.flatten_all()?, D::Minus1)?.to_vec1()?;
+            candle_nn::ops::log_softmax(&self.logits(&prefix_last)?.flatten_all()?, D::Minus1)?
+                .to_vec1()?;
 
         let mut scores = Vec::with_capacity(continuations.len());
         for chunk in continuations.chunks(CONTINUATION_CHUNK) {
@@ -878,12 +908,15 @@ impl Gpt2Model {
         for (row, ids) in chunk.iter().enumerate() {
             let mut token_log_probs = Vec::with_capacity(ids.len());
             if let Some(&first) = ids.first() {
-                let log_prob = first_log_probs.get(first as usize).copied().ok_or_else(|| {
-                    Error::InvalidInput(format!(
-                        "token id {first} is out of range for vocab_size {}",
-                        self.config.vocab_size
-                    ))
-                })?;
+                let log_prob = first_log_probs
+                    .get(first as usize)
+                    .copied()
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!(
+                            "token id {first} is out of range for vocab_size {}",
+                            self.config.vocab_size
+                        ))
+                    })?;
                 token_log_probs.push(log_prob);
                 token_log_probs.extend_from_slice(&later_log_probs[row][..ids.len() - 1]);
             }
@@ -898,7 +931,11 @@ impl Gpt2Model {
 
     /// Pools final-LayerNorm hidden states `[batch, seq, n_embd]` into
     /// `[batch, n_embd]` over the real tokens of `attention_mask`.
-    pub fn pool(hidden: &Tensor, attention_mask: Option<&Tensor>, pooling: Pooling) -> Result<Tensor> {
+    pub fn pool(
+        hidden: &Tensor,
+        attention_mask: Option<&Tensor>,
+        pooling: Pooling,
+    ) -> Result<Tensor> {
         let (batch, seq_len, _) = hidden.dims3()?;
         let is_real = read_mask(attention_mask, batch, seq_len)?;
         let mut weights = Vec::with_capacity(batch * seq_len);
@@ -955,7 +992,11 @@ pub fn pad_batch(sequences: &[Vec<u32>], pad_id: u32, device: &Device) -> Result
 }
 
 /// Reads an attention mask into booleans (`value > 0.5` is a real token).
-fn read_mask(attention_mask: Option<&Tensor>, batch: usize, seq_len: usize) -> Result<Vec<Vec<bool>>> {
+fn read_mask(
+    attention_mask: Option<&Tensor>,
+    batch: usize,
+    seq_len: usize,
+) -> Result<Vec<Vec<bool>>> {
     let Some(mask) = attention_mask else {
         return Ok(vec![vec![true; seq_len]; batch]);
     };
@@ -974,7 +1015,12 @@ fn read_mask(attention_mask: Option<&Tensor>, batch: usize, seq_len: usize) -> R
 
 /// Builds the additive attention bias `[batch, 1, seq_len, past_len + seq_len]`:
 /// query `i` sees key `j` when `j <= past_len + i` and key `j` is real.
-fn attention_bias(key_is_real: &[Vec<bool>], past_len: usize, seq_len: usize, device: &Device) -> Result<Tensor> {
+fn attention_bias(
+    key_is_real: &[Vec<bool>],
+    past_len: usize,
+    seq_len: usize,
+    device: &Device,
+) -> Result<Tensor> {
     let total = past_len + seq_len;
     let mut bias = Vec::with_capacity(key_is_real.len() * seq_len * total);
     for real in key_is_real {
@@ -985,7 +1031,11 @@ fn attention_bias(key_is_real: &[Vec<bool>], past_len: usize, seq_len: usize, de
             }
         }
     }
-    Ok(Tensor::from_vec(bias, (key_is_real.len(), 1, seq_len, total), device)?)
+    Ok(Tensor::from_vec(
+        bias,
+        (key_is_real.len(), 1, seq_len, total),
+        device,
+    )?)
 }
 
 fn check_weight_shapes(config: &Config, weights: &ModelWeights) -> Result<()> {
@@ -1013,14 +1063,34 @@ fn check_weight_shapes(config: &Config, weights: &ModelWeights) -> Result<()> {
         let prefix = format!("h.{index}");
         expect(&format!("{prefix}.ln_1"), &[block.ln_1.size()?], &[embd])?;
         expect(&format!("{prefix}.ln_2"), &[block.ln_2.size()?], &[embd])?;
-        expect(&format!("{prefix}.attn.c_attn [in, out]"), &linear_shape(&block.c_attn), &[embd, 3 * embd])?;
-        expect(&format!("{prefix}.attn.c_proj [in, out]"), &linear_shape(&block.attn_c_proj), &[embd, embd])?;
-        expect(&format!("{prefix}.mlp.c_fc [in, out]"), &linear_shape(&block.c_fc), &[embd, inner])?;
-        expect(&format!("{prefix}.mlp.c_proj [in, out]"), &linear_shape(&block.mlp_c_proj), &[inner, embd])?;
+        expect(
+            &format!("{prefix}.attn.c_attn [in, out]"),
+            &linear_shape(&block.c_attn),
+            &[embd, 3 * embd],
+        )?;
+        expect(
+            &format!("{prefix}.attn.c_proj [in, out]"),
+            &linear_shape(&block.attn_c_proj),
+            &[embd, embd],
+        )?;
+        expect(
+            &format!("{prefix}.mlp.c_fc [in, out]"),
+            &linear_shape(&block.c_fc),
+            &[embd, inner],
+        )?;
+        expect(
+            &format!("{prefix}.mlp.c_proj [in, out]"),
+            &linear_shape(&block.mlp_c_proj),
+            &[inner, embd],
+        )?;
     }
     expect("ln_f", &[weights.ln_f.size()?], &[embd])?;
     if let Some(head) = &weights.lm_head {
-        expect("lm_head [in, out]", &linear_shape(head), &[embd, config.vocab_size])?;
+        expect(
+            "lm_head [in, out]",
+            &linear_shape(head),
+            &[embd, config.vocab_size],
+        )?;
     }
     Ok(())
 }
