@@ -113,7 +113,7 @@ def write_fixture(out_dir, name, seed, overrides, base_names, half):
     if name == "quant_lmhead":
         train_on_successor_map(model, seed)
     if half:
-        # Round the weights to float16 first so the float32 reference sees the stored values.
+        # Round the weights to float16 first so the float32 reference uses the stored values.
         model = model.half().float()
     target = os.path.join(out_dir, name)
     os.makedirs(target, exist_ok=True)

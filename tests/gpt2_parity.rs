@@ -155,7 +155,7 @@ fn token_sequence(seed: u64, len: usize, vocab_size: usize) -> Vec<u32> {
 }
 
 #[test]
-fn config_defaults_n_inner_to_four_times_n_embd() {
+fn config_default_n_inner() {
     let config = FIXTURES[0].config();
     assert_eq!(config.n_inner, None);
     assert_eq!(config.inner_size(), 4 * config.n_embd);
@@ -497,6 +497,7 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
         quantized.is_quantized(),
         "{format}: expected quantized linear layers"
     );
+
     let config = reference.config();
     let sequences: Vec<Vec<u32>> = (0..6)
         .map(|i| token_sequence(60 + i, config.n_positions, config.vocab_size))
@@ -504,6 +505,7 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
     let (ids, _) = pad_batch(&sequences, 0, &Device::Cpu).unwrap();
     let expected = reference.forward(&ids, None).unwrap();
     let actual = quantized.forward(&ids, None).unwrap();
+
     let expected_top: Vec<Vec<u32>> = expected.argmax(D::Minus1).unwrap().to_vec2().unwrap();
     let actual_top: Vec<Vec<u32>> = actual.argmax(D::Minus1).unwrap().to_vec2().unwrap();
     let positions = expected_top.iter().map(Vec::len).sum::<usize>();

@@ -7,8 +7,8 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use behavior_lens::model::tokenizer::GPT2_END_OF_TEXT;
 use behavior_lens::model::TextTokenizer;
 
-/// Cases separated by a `__ggml_vocab_test__` line; line N of the `.out`
-/// file holds the ids of case N.
+/// Cases separated by a `__ggml_vocab_test__` line. Line N of the `.out`
+/// file contains the ids of case N.
 const CASES_INPUT: &str = include_str!("data/gpt2/tokenizer-cases.inp");
 const CASES_OUTPUT: &str = include_str!("data/gpt2/tokenizer-cases.out");
 const CASE_SEPARATOR: &str = "\n__ggml_vocab_test__\n";
@@ -46,7 +46,7 @@ fn gpt2_matches_reference_cases() {
     for (index, (text, ids)) in cases.iter().zip(&expected).enumerate() {
         let expected_ids: Vec<u32> = ids
             .split_whitespace()
-            .map(|id| id.parse().expect("output file holds integer ids"))
+            .map(|id| id.parse().expect("output file contains integer ids"))
             .collect();
         let actual = tokenizer.encode(text).expect("encoding should succeed");
         assert_eq!(actual, expected_ids, "case {index}: {text:?}");

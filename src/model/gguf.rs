@@ -1,5 +1,5 @@
 //! GGUF storage of GPT-2 models with the tensor and metadata names of
-//! llama.cpp's GPT-2 converter, so one file holds the weights (optionally
+//! llama.cpp's GPT-2 converter, so one file contains the weights (optionally
 //! quantized), the hyperparameters and the tokenizer.
 //!
 //! Linear weights are stored in ggml order: candle reads them as
@@ -35,7 +35,7 @@ const TOKEN_TYPE_USER_DEFINED: i32 = 4;
 /// Upper bound on the memory a loaded model may use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LoadLimits {
-    /// Maximum estimated resident size of the weights in bytes; `None`
+    /// Maximum estimated resident size of the weights in bytes. `None`
     /// means no limit.
     pub max_bytes: Option<u64>,
 }
@@ -119,7 +119,7 @@ impl std::fmt::Display for WeightFormat {
     }
 }
 
-/// How a written GGUF file stores the tokenizer.
+/// Tokenizer storage mode of a written GGUF file.
 #[derive(Debug, Clone, Copy)]
 pub enum TokenizerStorage<'a> {
     /// No tokenizer metadata.
@@ -152,7 +152,7 @@ pub struct GgufModel {
 
 impl GgufModel {
     /// Loads a model from GGUF bytes, for example a browser `ArrayBuffer`
-    /// view; the weights are copied straight from the slice into tensors.
+    /// view. Each tensor is copied once, from the slice into its storage.
     pub fn from_bytes(bytes: &[u8], device: &Device, limits: &LoadLimits) -> Result<Self> {
         Self::from_reader(&mut Cursor::new(bytes), device, limits)
     }

@@ -76,7 +76,7 @@ pub struct Config {
     pub n_embd: usize,
     pub n_layer: usize,
     pub n_head: usize,
-    /// Hidden size of the MLP; `None` means `4 * n_embd`.
+    /// Hidden size of the MLP. `None` means `4 * n_embd`.
     #[serde(default)]
     pub n_inner: Option<usize>,
     #[serde(default = "default_layer_norm_epsilon")]
@@ -190,7 +190,7 @@ impl Linear {
     }
 
     /// Creates a layer from a GGUF tensor shaped `[out, in]`. Float tensors
-    /// are expanded to dense f32; quantized ones stay quantized.
+    /// are expanded to dense f32, and quantized ones stay quantized.
     pub fn from_qtensor(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         let (out_features, in_features) = weight.shape().dims2()?;
         let bias = bias.map(|b| b.to_dtype(DType::F32)).transpose()?;
@@ -570,8 +570,8 @@ impl Gpt2Model {
         }
     }
 
-    /// Loads Hugging Face safetensors bytes (f32, f16 or bf16; computed in
-    /// f32) without copying the input first.
+    /// Loads Hugging Face safetensors bytes with f32, f16 or bf16 weights,
+    /// computed in f32, without copying the input first.
     pub fn from_safetensors_bytes(
         config: &Config,
         bytes: &[u8],
@@ -684,8 +684,9 @@ impl Gpt2Model {
 
     /// Computes final-LayerNorm hidden states `[batch, seq, n_embd]` for
     /// `input_ids` `[batch, seq]`. `attention_mask` `[batch, seq]` marks real
-    /// tokens with 1 and padding with 0; real tokens never attend to padding,
-    /// and position ids count real tokens only.
+    /// tokens with 1 and padding with 0. Real tokens never attend to padding,
+    /// and position ids count real tokens only, so left and right padding
+    /// leave real positions unchanged.
     pub fn hidden_states(
         &self,
         input_ids: &Tensor,
@@ -836,8 +837,8 @@ impl Gpt2Model {
     }
 
     /// Scores each continuation by its log-likelihood after `prefix`. The
-    /// prefix runs once; its KV cache is shared by all continuations, which
-    /// run in right-padded batches.
+    /// prefix runs once, and its KV cache is shared by all continuations,
+    /// which run in right-padded batches of [`CONTINUATION_CHUNK`].
     pub fn continuation_scores(
         &self,
         prefix: &[u32],
