@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 
 use behavior_lens::model::gguf::{
-    gguf_tensors_from_gguf, gguf_tensors_from_safetensors, write_gguf,
+    gguf_tensors_from_gguf, gguf_tensors_from_hf, gguf_tensors_from_safetensors, write_gguf,
 };
 use behavior_lens::model::gpt2::pad_batch;
 use behavior_lens::model::{
@@ -692,6 +692,19 @@ fn varmap_model_trains_with_adamw() {
         lr: 1e-2,
         ..Default::default()
     };
+
+    let logits = model.forward(&inputs, None).unwrap().squeeze(0).unwrap();
+    let loss = candle_nn::loss::cross_entropy(&logits, &targets).unwrap();
+    let gradients = loss.backward().unwrap();
+    let data = varmap.data().lock().unwrap();
+    for (name, var) in data.iter() {
+        assert!(
+            gradients.get(var.as_tensor()).is_some(),
+            "no gradient for {name}"
+        );
+    }
+    drop(data);
+
     let mut optimizer = AdamW::new(varmap.all_vars(), params).unwrap();
     let mut losses = Vec::new();
     for _ in 0..10 {
@@ -706,4 +719,45 @@ fn varmap_model_trains_with_adamw() {
         last < 0.5 * first,
         "loss went from {first} to {last}: {losses:?}"
     );
+}
+
+#[test]
+fn varmap_weights_export_to_gguf() {
+    use candle_nn::{VarBuilder, VarMap};
+    let config = FIXTURES[1].config();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let model = Gpt2Model::new(&config, vb).unwrap();
+    let hf_tensors: HashMap<String, Tensor> = varmap
+        .data()
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(name, var)| (name.clone(), var.as_tensor().clone()))
+        .collect();
+
+    let tensors = gguf_tensors_from_hf(&hf_tensors).unwrap();
+    let mut out = Cursor::new(Vec::new());
+    write_gguf(
+        &mut out,
+        &config,
+        &tensors,
+        WeightFormat::F32,
+        TokenizerStorage::None,
+    )
+    .unwrap();
+    let loaded =
+        GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
+
+    let ids = Tensor::new(
+        token_sequence(80, 12, config.vocab_size).as_slice(),
+        &Device::Cpu,
+    )
+    .unwrap()
+    .unsqueeze(0)
+    .unwrap();
+    let expected = model.forward(&ids, None).unwrap();
+    let actual = loaded.model.forward(&ids, None).unwrap();
+    let diff = max_abs_diff(&actual, &expected);
+    assert!(diff <= 1e-5, "exported GGUF logits diff {diff}");
 }

@@ -635,6 +635,11 @@ fn tokenizer_metadata(
     let has_merges = tables.merges.is_some();
     if let Some(merges) = tables.merges {
         entries.push(("tokenizer.ggml.merges".to_string(), strings(merges)));
+        // llama.cpp selects GPT-2's pre-tokenizer regex by this name.
+        entries.push((
+            "tokenizer.ggml.pre".to_string(),
+            Value::String("gpt-2".to_string()),
+        ));
     }
     if let Some(id) = config.bos_token_id {
         entries.push(("tokenizer.ggml.bos_token_id".to_string(), Value::U32(id)));
@@ -745,35 +750,45 @@ pub type GgufTensors = Vec<(String, Tensor)>;
 /// `lm_head.weight` equal to `wte.weight` is dropped because the head is tied.
 pub fn gguf_tensors_from_safetensors(bytes: &[u8], device: &Device) -> Result<GgufTensors> {
     let loaded = candle_core::safetensors::load_buffer(bytes, device)?;
-    let mut names: Vec<&String> = loaded.keys().collect();
+    gguf_tensors_from_hf(&loaded)
+}
+
+/// Converts tensors with Hugging Face GPT-2 names (either naming scheme, for
+/// example the variables of a trained `VarMap`) to GGUF-named f32 tensors.
+/// A `lm_head.weight` equal to `wte.weight` is dropped because the head is tied.
+pub fn gguf_tensors_from_hf(hf_tensors: &HashMap<String, Tensor>) -> Result<GgufTensors> {
+    let mut names: Vec<&String> = hf_tensors.keys().collect();
     names.sort();
     let mut tensors = Vec::new();
     for hf_name in names {
         let Some((name, transpose)) = gguf_name(hf_name) else {
-            log::debug!("skipping safetensors entry {hf_name}: not a GPT-2 weight");
+            log::debug!("skipping tensor {hf_name}: not a GPT-2 weight");
             continue;
         };
-        let mut tensor = loaded[hf_name].to_dtype(DType::F32)?;
+        let mut tensor = hf_tensors[hf_name].to_dtype(DType::F32)?;
         if transpose {
             tensor = tensor.t()?.contiguous()?;
         }
-        if name == "output.weight" {
-            let tied = loaded
-                .get("transformer.wte.weight")
-                .or_else(|| loaded.get("wte.weight"))
-                .map(|wte| -> Result<bool> {
-                    let difference = (wte.to_dtype(DType::F32)? - &tensor)?.abs()?.max_all()?;
-                    Ok(difference.to_scalar::<f32>()? == 0.0)
-                })
-                .transpose()?
-                .unwrap_or(false);
-            if tied {
-                continue;
-            }
+        if name == "output.weight" && is_tied_head(hf_tensors, &tensor)? {
+            continue;
         }
         tensors.push((name, tensor));
     }
     Ok(tensors)
+}
+
+fn is_tied_head(hf_tensors: &HashMap<String, Tensor>, head: &Tensor) -> Result<bool> {
+    let Some(wte) = hf_tensors
+        .get("transformer.wte.weight")
+        .or_else(|| hf_tensors.get("wte.weight"))
+    else {
+        return Ok(false);
+    };
+    if wte.dims() != head.dims() {
+        return Ok(false);
+    }
+    let difference = (wte.to_dtype(DType::F32)? - head)?.abs()?.max_all()?;
+    Ok(difference.to_scalar::<f32>()? == 0.0)
 }
 
 /// Reads every tensor of a GGUF file expanded to f32, for re-encoding.
