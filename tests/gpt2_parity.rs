@@ -107,20 +107,20 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 fn cosine(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.flatten_all().unwrap();
-    let b = b.flatten_all().unwrap();
+    let a = a.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+    let b = b.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
     let dot = (&a * &b)
         .unwrap()
         .sum_all()
         .unwrap()
-        .to_scalar::<f32>()
+        .to_scalar::<f64>()
         .unwrap();
     let norm_a = a
         .sqr()
         .unwrap()
         .sum_all()
         .unwrap()
-        .to_scalar::<f32>()
+        .to_scalar::<f64>()
         .unwrap()
         .sqrt();
     let norm_b = b
@@ -128,10 +128,10 @@ fn cosine(a: &Tensor, b: &Tensor) -> f32 {
         .unwrap()
         .sum_all()
         .unwrap()
-        .to_scalar::<f32>()
+        .to_scalar::<f64>()
         .unwrap()
         .sqrt();
-    dot / (norm_a * norm_b)
+    (dot / (norm_a * norm_b)) as f32
 }
 
 fn real_length(mask: &Tensor, row: usize) -> usize {
@@ -484,9 +484,14 @@ fn gguf_f32_round_trip_matches_safetensors() {
     }
 }
 
+/// Input shapes `(batch, seq_len)` for quantized comparisons: the first has
+/// enough rows for the dense-matmul path of quantized layers, the second is
+/// small enough for candle's quantized kernels.
+const QUANTIZED_INPUTS: [(usize, usize); 2] = [(6, 64), (1, 16)];
+
 /// Returns (top-1 agreement, logits cosine) of a GGUF model against the f32
-/// model over several pseudo-random sequences.
-fn compare_quantized(format: WeightFormat) -> (f32, f32) {
+/// model over `batch` pseudo-random sequences of `seq_len` tokens.
+fn compare_quantized(format: WeightFormat, batch: usize, seq_len: usize) -> (f32, f32) {
     let fixture = &FIXTURES[QUANT_FIXTURE];
     let reference = fixture.model();
     let bytes = fixture.gguf_bytes(format);
@@ -499,8 +504,8 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
     );
 
     let config = reference.config();
-    let sequences: Vec<Vec<u32>> = (0..6)
-        .map(|i| token_sequence(60 + i, config.n_positions, config.vocab_size))
+    let sequences: Vec<Vec<u32>> = (0..batch as u64)
+        .map(|i| token_sequence(60 + i, seq_len, config.vocab_size))
         .collect();
     let (ids, _) = pad_batch(&sequences, 0, &Device::Cpu).unwrap();
     let expected = reference.forward(&ids, None).unwrap();
@@ -523,18 +528,35 @@ fn compare_quantized(format: WeightFormat) -> (f32, f32) {
 
 #[test]
 fn gguf_q8_0_keeps_top1_and_logits() {
-    let (agreement, cosine) = compare_quantized(WeightFormat::Q8_0);
-    println!("q8_0: top-1 agreement {agreement:.4}, logits cosine {cosine:.6}");
-    assert!(agreement >= 0.99, "q8_0 top-1 agreement {agreement}");
-    assert!(cosine >= 0.999, "q8_0 logits cosine {cosine}");
+    for (batch, seq_len) in QUANTIZED_INPUTS {
+        let (agreement, cosine) = compare_quantized(WeightFormat::Q8_0, batch, seq_len);
+        println!(
+            "q8_0 {batch}x{seq_len}: top-1 agreement {agreement:.4}, logits cosine {cosine:.6}"
+        );
+        assert!(
+            agreement >= 0.99,
+            "q8_0 {batch}x{seq_len}: top-1 agreement {agreement}"
+        );
+        assert!(
+            cosine >= 0.999,
+            "q8_0 {batch}x{seq_len}: logits cosine {cosine}"
+        );
+    }
 }
 
 #[test]
 fn gguf_q4_formats_stay_close() {
     for format in [WeightFormat::Q4_0, WeightFormat::Q4K] {
-        let (agreement, cosine) = compare_quantized(format);
-        println!("{format}: top-1 agreement {agreement:.4}, logits cosine {cosine:.6}");
-        assert!(cosine >= 0.95, "{format} logits cosine {cosine}");
+        for (batch, seq_len) in QUANTIZED_INPUTS {
+            let (agreement, cosine) = compare_quantized(format, batch, seq_len);
+            println!(
+                "{format} {batch}x{seq_len}: top-1 agreement {agreement:.4}, logits cosine {cosine:.6}"
+            );
+            assert!(
+                cosine >= 0.95,
+                "{format} {batch}x{seq_len}: logits cosine {cosine}"
+            );
+        }
     }
 }
 

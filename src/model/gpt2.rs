@@ -26,6 +26,12 @@ use super::{Error, Result};
 /// uniform distribution rather than NaN.
 const MASKED_SCORE: f32 = -1.0e30;
 
+/// Minimum number of input rows for which a quantized linear layer expands
+/// its weight to f32 and runs a dense matmul instead of quantized kernels.
+/// NOTE: chosen from native x86-64 measurements (`examples/bench_gpt2.rs`);
+/// the best value for wasm32 has not been measured.
+const DENSE_MATMUL_MIN_ROWS: usize = 32;
+
 /// Continuations scored in one batched forward pass by
 /// [`Gpt2Model::continuation_scores`].
 const CONTINUATION_CHUNK: usize = 16;
@@ -240,6 +246,12 @@ impl Linear {
         let flat = xs.reshape((rows, last))?;
         let ys = match &self.weight {
             LinearWeight::Dense(weight) => flat.matmul(weight)?,
+            LinearWeight::Quantized(QMatMul::QTensor(weight)) if rows >= DENSE_MATMUL_MIN_ROWS => {
+                // Expanding one layer's weight and using the f32 GEMM is much
+                // faster for many rows than candle's per-row quantized dot products.
+                let dense = weight.dequantize(&weight.device())?;
+                flat.matmul(&dense.t()?)?
+            }
             LinearWeight::Quantized(weight) => weight.forward(&flat.contiguous()?)?,
         };
         let ys = match &self.bias {
