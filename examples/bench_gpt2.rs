@@ -23,8 +23,8 @@ const PREFILL_LEN: usize = 128;
 const DECODE_PREFIX_LEN: usize = 128;
 const DECODE_STEPS: usize = 32;
 const MATMUL_SIZE: usize = 2048;
-/// Timed repetitions of each measurement; the fastest is reported because
-/// other processes share the CPU.
+/// Timed repetitions of each measurement. The fastest is reported because
+/// other processes may share the CPU.
 const REPEATS: usize = 3;
 
 type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -58,6 +58,7 @@ fn random_weights(config: &Config, device: &Device) -> BenchResult<HashMap<Strin
     };
     matrix("wte.weight".to_string(), config.vocab_size, embd)?;
     matrix("wpe.weight".to_string(), config.n_positions, embd)?;
+
     for layer in 0..config.n_layer {
         matrix(format!("h.{layer}.attn.c_attn.weight"), embd, 3 * embd)?;
         matrix(format!("h.{layer}.attn.c_proj.weight"), embd, embd)?;
@@ -68,6 +69,7 @@ fn random_weights(config: &Config, device: &Device) -> BenchResult<HashMap<Strin
         tensors.insert(name, Tensor::full(value, size, device)?);
         Ok(())
     };
+
     for layer in 0..config.n_layer {
         for norm in ["ln_1", "ln_2"] {
             vector(format!("h.{layer}.{norm}.weight"), embd, 1.0)?;

@@ -783,3 +783,31 @@ fn varmap_weights_export_to_gguf() {
     let diff = max_abs_diff(&actual, &expected);
     assert!(diff <= 1e-5, "exported GGUF logits diff {diff}");
 }
+
+#[test]
+fn gguf_f16_round_trip_is_close() {
+    let fixture = &FIXTURES[1];
+    let tensors = gguf_tensors_from_safetensors(fixture.weights, &Device::Cpu).unwrap();
+    let mut out = Cursor::new(Vec::new());
+    let report = write_gguf(
+        &mut out,
+        &fixture.config(),
+        &tensors,
+        WeightFormat::F16,
+        TokenizerStorage::None,
+    )
+    .unwrap();
+    // f16 has a block size of 1, so every linear weight converts.
+    assert_eq!(report.converted.len(), 4 * fixture.config().n_layer);
+    assert!(report.kept_f32.is_empty());
+
+    let loaded =
+        GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
+    let expected = fixture.expected();
+    let logits = loaded.model.forward(&expected["single_ids"], None).unwrap();
+    let similarity = cosine(&logits, &expected["single_logits"]);
+    let diff = max_abs_diff(&logits, &expected["single_logits"]);
+    println!("f16 GGUF: logits cosine {similarity:.7}, max abs diff {diff:.2e}");
+    assert!(similarity >= 0.99999, "f16 logits cosine {similarity}");
+    assert!(diff <= 1e-2, "f16 logits diff {diff}");
+}

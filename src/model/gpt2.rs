@@ -28,8 +28,9 @@ const MASKED_SCORE: f32 = -1.0e30;
 
 /// Minimum number of input rows for which a quantized linear layer expands
 /// its weight to f32 and runs a dense matmul instead of quantized kernels.
-/// NOTE: chosen from native x86-64 measurements (`examples/bench_gpt2.rs`);
-/// the best value for wasm32 has not been measured.
+/// NOTE: an estimate. Dense is about 10x faster at 1,024 rows on x86-64
+/// (`examples/bench_gpt2.rs`), but the crossover point has not been measured,
+/// on native or on wasm32.
 const DENSE_MATMUL_MIN_ROWS: usize = 32;
 
 /// Continuations scored in one batched forward pass by
