@@ -183,6 +183,19 @@ impl GgufModel {
     }
 }
 
+impl Gpt2Model {
+    /// Loads a model and its stored tokenizer from GGUF, like
+    /// [`GgufModel::from_reader`].
+    pub fn from_gguf<R: Read + Seek>(
+        reader: &mut R,
+        device: &Device,
+        limits: &LoadLimits,
+    ) -> Result<(Self, Option<TextTokenizer>)> {
+        let loaded = GgufModel::from_reader(reader, device, limits)?;
+        Ok((loaded.model, loaded.tokenizer))
+    }
+}
+
 fn read_content<R: Read + Seek>(reader: &mut R) -> Result<gguf_file::Content> {
     gguf_file::Content::read(reader)
         .map_err(|e| Error::InvalidGguf(format!("failed to read the GGUF header: {e}")))

@@ -851,7 +851,7 @@ impl Gpt2Model {
 
     /// Scores each continuation by its log-likelihood after `prefix`. The
     /// prefix runs once, and its KV cache is shared by all continuations,
-    /// which run in right-padded batches of [`CONTINUATION_CHUNK`].
+    /// which run in right-padded batches of 16.
     pub fn continuation_scores(
         &self,
         prefix: &[u32],
