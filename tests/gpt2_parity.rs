@@ -811,3 +811,24 @@ fn gguf_f16_round_trip_is_close() {
     assert!(similarity >= 0.99999, "f16 logits cosine {similarity}");
     assert!(diff <= 1e-2, "f16 logits diff {diff}");
 }
+
+#[test]
+fn safetensors_memory_limit_is_enforced() {
+    let fixture = &FIXTURES[0];
+    let result = Gpt2Model::from_safetensors_bytes(
+        &fixture.config(),
+        fixture.weights,
+        &Device::Cpu,
+        &LoadLimits::max_bytes(10_000),
+    );
+    assert!(
+        matches!(
+            result,
+            Err(Error::MemoryLimitExceeded {
+                limit_bytes: 10_000,
+                ..
+            })
+        ),
+        "got {result:?}"
+    );
+}
