@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod events;
+pub mod model;
 pub mod pipeline;
 pub mod report;
 pub mod timeline;

@@ -35,6 +35,10 @@ enum Command {
     Sequences(cli::sequences::SequencesArgs),
     /// Run the full analysis and write report.json to a folder.
     Analyze(cli::analyze::AnalyzeArgs),
+    /// Run a GPT-2 model on one input and print the last hidden state and logits.
+    Lm(cli::lm::LmArgs),
+    /// Convert a Hugging Face GPT-2 folder or a GGUF file to GGUF (f32, f16, q8_0, q4_0, q4k).
+    Convert(cli::convert::ConvertArgs),
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => cli::inspect::run(args),
         Command::Sequences(args) => cli::sequences::run(args),
         Command::Analyze(args) => cli::analyze::run(args),
+        Command::Lm(args) => cli::lm::run(args),
+        Command::Convert(args) => cli::convert::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

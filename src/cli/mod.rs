@@ -2,8 +2,10 @@
 //! library, and prints; none holds analysis logic.
 
 pub mod analyze;
+pub mod convert;
 pub mod input;
 pub mod inspect;
+pub mod lm;
 pub mod sequences;
 
 /// Any error a subcommand reports to the terminal.

@@ -1,0 +1,878 @@
+//! GGUF storage of GPT-2 models with the tensor and metadata names of
+//! llama.cpp's GPT-2 converter, so one file contains the weights (optionally
+//! quantized), the hyperparameters and the tokenizer.
+//!
+//! Linear weights are stored in ggml order: candle reads them as
+//! `[out, in]`, the transpose of Hugging Face's Conv1D `[in, out]`.
+
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Seek, Write};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{DType, Device, Tensor};
+use serde_json::json;
+
+use super::gpt2::{Activation, BlockWeights, Config, Gpt2Model, LayerNorm, Linear, ModelWeights};
+use super::tokenizer::TextTokenizer;
+use super::{Error, Result};
+
+const ARCHITECTURE: &str = "gpt2";
+/// Metadata key holding a complete `tokenizers` JSON document, used for
+/// vocabularies that `tokenizer.ggml.*` cannot describe (for example
+/// word-level ones) and whenever a caller requests it.
+pub const TOKENIZER_JSON_KEY: &str = "behavior_lens.tokenizer_json";
+/// Metadata key for a feed-forward activation other than GPT-2's `gelu_new`.
+pub const ACTIVATION_KEY: &str = "behavior_lens.activation_function";
+
+/// ggml token types, as used in `tokenizer.ggml.token_type`.
+const TOKEN_TYPE_NORMAL: i32 = 1;
+const TOKEN_TYPE_CONTROL: i32 = 3;
+const TOKEN_TYPE_USER_DEFINED: i32 = 4;
+
+/// Upper bound on the memory a loaded model may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadLimits {
+    /// Maximum estimated resident size of the weights in bytes. `None`
+    /// means no limit.
+    pub max_bytes: Option<u64>,
+}
+
+impl LoadLimits {
+    pub const fn unlimited() -> Self {
+        Self { max_bytes: None }
+    }
+
+    pub const fn max_bytes(max_bytes: u64) -> Self {
+        Self {
+            max_bytes: Some(max_bytes),
+        }
+    }
+
+    /// Raises [`Error::MemoryLimitExceeded`] when `required_bytes` is over the limit.
+    pub fn check(&self, required_bytes: u64) -> Result<()> {
+        match self.max_bytes {
+            Some(limit_bytes) if required_bytes > limit_bytes => Err(Error::MemoryLimitExceeded {
+                required_bytes,
+                limit_bytes,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Storage format of the linear-layer weights in a written GGUF file.
+/// Embeddings, norms and biases stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    F32,
+    F16,
+    Q8_0,
+    Q4_0,
+    Q4K,
+}
+
+impl WeightFormat {
+    pub fn ggml_dtype(self) -> GgmlDType {
+        match self {
+            WeightFormat::F32 => GgmlDType::F32,
+            WeightFormat::F16 => GgmlDType::F16,
+            WeightFormat::Q8_0 => GgmlDType::Q8_0,
+            WeightFormat::Q4_0 => GgmlDType::Q4_0,
+            WeightFormat::Q4K => GgmlDType::Q4K,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::F16 => "f16",
+            WeightFormat::Q8_0 => "q8_0",
+            WeightFormat::Q4_0 => "q4_0",
+            WeightFormat::Q4K => "q4k",
+        }
+    }
+}
+
+impl FromStr for WeightFormat {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        match text.to_ascii_lowercase().as_str() {
+            "f32" => Ok(WeightFormat::F32),
+            "f16" => Ok(WeightFormat::F16),
+            "q8_0" => Ok(WeightFormat::Q8_0),
+            "q4_0" => Ok(WeightFormat::Q4_0),
+            "q4k" | "q4_k" => Ok(WeightFormat::Q4K),
+            _ => Err(Error::InvalidInput(format!(
+                "unknown weight format {text:?}; use f32, f16, q8_0, q4_0 or q4k"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for WeightFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Tokenizer storage mode of a written GGUF file.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenizerStorage<'a> {
+    /// No tokenizer metadata.
+    None,
+    /// `tokenizer.ggml.*` with model `gpt2` for a byte-level BPE. Any other
+    /// tokenizer is stored with model `none`, its token list, and the full
+    /// JSON under [`TOKENIZER_JSON_KEY`].
+    Auto(&'a TextTokenizer),
+    /// Like `Auto`, and the full JSON under [`TOKENIZER_JSON_KEY`] in every case.
+    WithJson(&'a TextTokenizer),
+}
+
+/// Summary of a written GGUF file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    /// Linear weights stored in the requested format.
+    pub converted: Vec<String>,
+    /// Linear weights kept in f32 because their row size is not a multiple
+    /// of the format's block size.
+    pub kept_f32: Vec<String>,
+    pub tensor_count: usize,
+}
+
+/// A model loaded from GGUF, with the tokenizer rebuilt from its metadata.
+#[derive(Debug, Clone)]
+pub struct GgufModel {
+    pub model: Gpt2Model,
+    pub tokenizer: Option<TextTokenizer>,
+}
+
+impl GgufModel {
+    /// Loads a model from GGUF bytes, for example a browser `ArrayBuffer`
+    /// view. Each tensor is copied once, from the slice into its storage.
+    pub fn from_bytes(bytes: &[u8], device: &Device, limits: &LoadLimits) -> Result<Self> {
+        Self::from_reader(&mut Cursor::new(bytes), device, limits)
+    }
+
+    /// Loads a model from a GGUF file.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_path(path: &std::path::Path, device: &Device, limits: &LoadLimits) -> Result<Self> {
+        let io_error = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io_error)?);
+        Self::from_reader(&mut file, device, limits)
+    }
+
+    /// Loads a model from any GGUF reader.
+    pub fn from_reader<R: Read + Seek>(
+        reader: &mut R,
+        device: &Device,
+        limits: &LoadLimits,
+    ) -> Result<Self> {
+        let content = read_content(reader)?;
+        let config = config_from_metadata(&content)?;
+        limits.check(estimate_resident_bytes(&content))?;
+        let model = load_model(&content, reader, &config, device)?;
+        let tokenizer = tokenizer_from_metadata(&content.metadata)?;
+        Ok(Self { model, tokenizer })
+    }
+}
+
+impl Gpt2Model {
+    /// Loads a model and its stored tokenizer from GGUF, like
+    /// [`GgufModel::from_reader`].
+    pub fn from_gguf<R: Read + Seek>(
+        reader: &mut R,
+        device: &Device,
+        limits: &LoadLimits,
+    ) -> Result<(Self, Option<TextTokenizer>)> {
+        let loaded = GgufModel::from_reader(reader, device, limits)?;
+        Ok((loaded.model, loaded.tokenizer))
+    }
+}
+
+fn read_content<R: Read + Seek>(reader: &mut R) -> Result<gguf_file::Content> {
+    gguf_file::Content::read(reader)
+        .map_err(|e| Error::InvalidGguf(format!("failed to read the GGUF header: {e}")))
+}
+
+fn metadata<'a>(content: &'a gguf_file::Content, key: &str) -> Result<&'a Value> {
+    content
+        .metadata
+        .get(key)
+        .ok_or_else(|| Error::InvalidGguf(format!("metadata key {key} is missing")))
+}
+
+fn metadata_usize(content: &gguf_file::Content, key: &str) -> Result<usize> {
+    let value = metadata(content, key)?;
+    let number = match value {
+        Value::U8(v) => u64::from(*v),
+        Value::U16(v) => u64::from(*v),
+        Value::U32(v) => u64::from(*v),
+        Value::U64(v) => *v,
+        Value::I32(v) if *v >= 0 => *v as u64,
+        Value::I64(v) if *v >= 0 => *v as u64,
+        other => {
+            return Err(Error::InvalidGguf(format!(
+                "metadata key {key} should be a non-negative integer, found {other:?}"
+            )))
+        }
+    };
+    usize::try_from(number)
+        .map_err(|_| Error::InvalidGguf(format!("metadata key {key} = {number} is too large")))
+}
+
+fn metadata_u32_opt(content: &gguf_file::Content, key: &str) -> Option<u32> {
+    content
+        .metadata
+        .get(key)
+        .and_then(|value| value.to_u32().ok())
+}
+
+/// Reads the model hyperparameters from `gpt2.*` metadata and the shape of
+/// `token_embd.weight`.
+pub fn config_from_metadata(content: &gguf_file::Content) -> Result<Config> {
+    let architecture = metadata(content, "general.architecture")?
+        .to_string()
+        .map_err(|e| Error::InvalidGguf(format!("general.architecture is not a string: {e}")))?;
+    if architecture != ARCHITECTURE {
+        return Err(Error::InvalidGguf(format!(
+            "general.architecture is {architecture:?}, but only {ARCHITECTURE:?} models are supported"
+        )));
+    }
+    let token_embd = content
+        .tensor_infos
+        .get("token_embd.weight")
+        .ok_or_else(|| Error::InvalidGguf("tensor token_embd.weight is missing".to_string()))?;
+    let (vocab_size, _) = token_embd.shape.dims2().map_err(|_| {
+        Error::InvalidGguf(format!(
+            "token_embd.weight should be 2-D, found {:?}",
+            token_embd.shape
+        ))
+    })?;
+    let epsilon = metadata(content, "gpt2.attention.layer_norm_epsilon")?
+        .to_f32()
+        .map_err(|e| {
+            Error::InvalidGguf(format!(
+                "gpt2.attention.layer_norm_epsilon is not an f32: {e}"
+            ))
+        })?;
+    let activation = match content.metadata.get(ACTIVATION_KEY) {
+        Some(value) => {
+            let name = value.to_string().map_err(|e| {
+                Error::InvalidGguf(format!("{ACTIVATION_KEY} is not a string: {e}"))
+            })?;
+            serde_json::from_value::<Activation>(json!(name)).map_err(|_| {
+                Error::InvalidGguf(format!(
+                    "{ACTIVATION_KEY} = {name:?} is not a supported activation"
+                ))
+            })?
+        }
+        None => Activation::GeluTanh,
+    };
+    let config = Config {
+        vocab_size,
+        n_positions: metadata_usize(content, "gpt2.context_length")?,
+        n_embd: metadata_usize(content, "gpt2.embedding_length")?,
+        n_layer: metadata_usize(content, "gpt2.block_count")?,
+        n_head: metadata_usize(content, "gpt2.attention.head_count")?,
+        n_inner: Some(metadata_usize(content, "gpt2.feed_forward_length")?),
+        layer_norm_epsilon: f64::from(epsilon),
+        activation_function: activation,
+        scale_attn_weights: true,
+        scale_attn_by_inverse_layer_idx: false,
+        bos_token_id: metadata_u32_opt(content, "tokenizer.ggml.bos_token_id"),
+        eos_token_id: metadata_u32_opt(content, "tokenizer.ggml.eos_token_id"),
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn is_linear_weight(name: &str) -> bool {
+    name == "output.weight"
+        || [
+            "attn_qkv.weight",
+            "attn_output.weight",
+            "ffn_up.weight",
+            "ffn_down.weight",
+        ]
+        .iter()
+        .any(|suffix| name.starts_with("blk.") && name.ends_with(suffix))
+}
+
+fn is_float(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+}
+
+/// Estimates the resident size after loading: quantized linear weights
+/// keep their storage size, everything else is expanded to f32, and a
+/// quantized `token_embd.weight` is held both ways (lookup table and head).
+pub fn estimate_resident_bytes(content: &gguf_file::Content) -> u64 {
+    content
+        .tensor_infos
+        .iter()
+        .map(|(name, info)| {
+            let elements = info.shape.elem_count() as u64;
+            let block_size = info.ggml_dtype.block_size() as u64;
+            let stored = elements / block_size * info.ggml_dtype.type_size() as u64;
+            let expanded = elements * 4;
+            if is_float(info.ggml_dtype) {
+                expanded
+            } else if is_linear_weight(name) {
+                stored
+            } else if name == "token_embd.weight" {
+                stored + expanded
+            } else {
+                expanded
+            }
+        })
+        .sum()
+}
+
+struct TensorLoader<'a, R> {
+    content: &'a gguf_file::Content,
+    reader: &'a mut R,
+    device: &'a Device,
+}
+
+impl<R: Read + Seek> TensorLoader<'_, R> {
+    fn qtensor(&mut self, name: &str) -> Result<QTensor> {
+        if !self.content.tensor_infos.contains_key(name) {
+            return Err(Error::InvalidGguf(format!("tensor {name} is missing")));
+        }
+        self.content
+            .tensor(self.reader, name, self.device)
+            .map_err(|e| Error::InvalidGguf(format!("failed to read tensor {name}: {e}")))
+    }
+
+    fn dense(&mut self, name: &str) -> Result<Tensor> {
+        let tensor = self.qtensor(name)?;
+        Ok(tensor.dequantize(self.device)?)
+    }
+
+    fn layer_norm(&mut self, prefix: &str, eps: f64) -> Result<LayerNorm> {
+        let weight = self.dense(&format!("{prefix}.weight"))?;
+        let bias = self.dense(&format!("{prefix}.bias"))?;
+        LayerNorm::new(weight, bias, eps)
+    }
+
+    fn linear(&mut self, prefix: &str) -> Result<Linear> {
+        let weight = self.qtensor(&format!("{prefix}.weight"))?;
+        if weight.rank() != 2 {
+            return Err(Error::InvalidGguf(format!(
+                "{prefix}.weight should be 2-D, found shape {:?}",
+                weight.shape()
+            )));
+        }
+        let bias = self.dense(&format!("{prefix}.bias"))?;
+        Linear::from_qtensor(Arc::new(weight), Some(bias))
+    }
+}
+
+fn load_model<R: Read + Seek>(
+    content: &gguf_file::Content,
+    reader: &mut R,
+    config: &Config,
+    device: &Device,
+) -> Result<Gpt2Model> {
+    let eps = config.layer_norm_epsilon;
+    let mut loader = TensorLoader {
+        content,
+        reader,
+        device,
+    };
+    let token_embd = loader.qtensor("token_embd.weight")?;
+    let wte = token_embd.dequantize(device)?;
+    let wpe = loader.dense("position_embd.weight")?;
+    let mut blocks = Vec::with_capacity(config.n_layer);
+    for index in 0..config.n_layer {
+        let prefix = format!("blk.{index}");
+        blocks.push(BlockWeights {
+            ln_1: loader.layer_norm(&format!("{prefix}.attn_norm"), eps)?,
+            c_attn: loader.linear(&format!("{prefix}.attn_qkv"))?,
+            attn_c_proj: loader.linear(&format!("{prefix}.attn_output"))?,
+            ln_2: loader.layer_norm(&format!("{prefix}.ffn_norm"), eps)?,
+            c_fc: loader.linear(&format!("{prefix}.ffn_up"))?,
+            mlp_c_proj: loader.linear(&format!("{prefix}.ffn_down"))?,
+        });
+    }
+    let ln_f = loader.layer_norm("output_norm", eps)?;
+    let lm_head = if content.tensor_infos.contains_key("output.weight") {
+        Some(Linear::from_qtensor(
+            Arc::new(loader.qtensor("output.weight")?),
+            None,
+        )?)
+    } else if !is_float(token_embd.dtype()) {
+        // A quantized embedding also serves as the tied head without expanding it.
+        Some(Linear::from_qtensor(Arc::new(token_embd), None)?)
+    } else {
+        None
+    };
+    Gpt2Model::from_weights(
+        config,
+        ModelWeights {
+            wte,
+            wpe,
+            blocks,
+            ln_f,
+            lm_head,
+        },
+    )
+}
+
+fn string_array(content: &HashMap<String, Value>, key: &str) -> Result<Option<Vec<String>>> {
+    let Some(value) = content.get(key) else {
+        return Ok(None);
+    };
+    let items = value
+        .to_vec()
+        .map_err(|e| Error::InvalidGguf(format!("{key} is not an array: {e}")))?;
+    items
+        .iter()
+        .map(|item| {
+            item.to_string()
+                .cloned()
+                .map_err(|e| Error::InvalidGguf(format!("{key} contains a non-string value: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Rebuilds the tokenizer stored in GGUF metadata: the JSON under
+/// [`TOKENIZER_JSON_KEY`] if present, otherwise a byte-level BPE from
+/// `tokenizer.ggml.*` with model `gpt2`. Returns `None` for files without
+/// either.
+pub fn tokenizer_from_metadata(metadata: &HashMap<String, Value>) -> Result<Option<TextTokenizer>> {
+    if let Some(value) = metadata.get(TOKENIZER_JSON_KEY) {
+        let json = value.to_string().map_err(|e| {
+            Error::InvalidGguf(format!("{TOKENIZER_JSON_KEY} is not a string: {e}"))
+        })?;
+        return TextTokenizer::from_json_bytes(json.as_bytes()).map(Some);
+    }
+    let model = match metadata.get("tokenizer.ggml.model") {
+        Some(value) => value.to_string().map_err(|e| {
+            Error::InvalidGguf(format!("tokenizer.ggml.model is not a string: {e}"))
+        })?,
+        None => return Ok(None),
+    };
+    if model != "gpt2" {
+        return Ok(None);
+    }
+    let tokens = string_array(metadata, "tokenizer.ggml.tokens")?
+        .ok_or_else(|| Error::InvalidGguf("tokenizer.ggml.tokens is missing".to_string()))?;
+    let merges = string_array(metadata, "tokenizer.ggml.merges")?
+        .ok_or_else(|| Error::InvalidGguf("tokenizer.ggml.merges is missing".to_string()))?;
+    let token_types: Vec<i32> = match metadata.get("tokenizer.ggml.token_type") {
+        Some(value) => value
+            .to_vec()
+            .map_err(|e| {
+                Error::InvalidGguf(format!("tokenizer.ggml.token_type is not an array: {e}"))
+            })?
+            .iter()
+            .map(|item| item.to_i32().unwrap_or(TOKEN_TYPE_NORMAL))
+            .collect(),
+        None => vec![TOKEN_TYPE_NORMAL; tokens.len()],
+    };
+    let json = byte_level_bpe_json(&tokens, &merges, &token_types);
+    TextTokenizer::from_json_bytes(json.to_string().as_bytes()).map(Some)
+}
+
+/// Builds a `tokenizers` document for a GPT-2 style byte-level BPE.
+fn byte_level_bpe_json(
+    tokens: &[String],
+    merges: &[String],
+    token_types: &[i32],
+) -> serde_json::Value {
+    let vocab: serde_json::Map<String, serde_json::Value> = tokens
+        .iter()
+        .enumerate()
+        .map(|(id, token)| (token.clone(), json!(id)))
+        .collect();
+    let added_tokens: Vec<serde_json::Value> = tokens
+        .iter()
+        .zip(token_types)
+        .enumerate()
+        .filter(|(_, (_, &kind))| kind == TOKEN_TYPE_CONTROL || kind == TOKEN_TYPE_USER_DEFINED)
+        .map(|(id, (token, &kind))| {
+            json!({
+                "id": id,
+                "content": token,
+                "single_word": false,
+                "lstrip": false,
+                "rstrip": false,
+                "normalized": kind != TOKEN_TYPE_CONTROL,
+                "special": kind == TOKEN_TYPE_CONTROL,
+            })
+        })
+        .collect();
+    let byte_level = json!({"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true});
+    json!({
+        "version": "1.0",
+        "truncation": null,
+        "padding": null,
+        "added_tokens": added_tokens,
+        "normalizer": null,
+        "pre_tokenizer": byte_level,
+        "post_processor": byte_level,
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE",
+            "dropout": null,
+            "unk_token": null,
+            "continuing_subword_prefix": "",
+            "end_of_word_suffix": "",
+            "fuse_unk": false,
+            "byte_fallback": false,
+            "ignore_merges": false,
+            "vocab": vocab,
+            "merges": merges,
+        }
+    })
+}
+
+/// Token list, token types and (for byte-level BPE) merges of a tokenizer.
+struct TokenizerTables {
+    tokens: Vec<String>,
+    token_types: Vec<i32>,
+    merges: Option<Vec<String>>,
+}
+
+fn tokenizer_tables(tokenizer: &TextTokenizer) -> Result<(TokenizerTables, String)> {
+    let json_text = tokenizer.to_json()?;
+    let document: serde_json::Value = serde_json::from_str(&json_text)?;
+    let model = &document["model"];
+    let size = tokenizer.vocab_size();
+    let mut tokens: Vec<Option<String>> = vec![None; size];
+    let mut token_types = vec![TOKEN_TYPE_NORMAL; size];
+    let mut place = |token: &str, id: u64, kind: i32| -> Result<()> {
+        let slot = usize::try_from(id)
+            .ok()
+            .filter(|&index| index < size)
+            .ok_or_else(|| {
+                Error::Tokenizer(format!(
+                    "token {token:?} has id {id}, outside the vocabulary of {size}"
+                ))
+            })?;
+        tokens[slot] = Some(token.to_string());
+        token_types[slot] = kind;
+        Ok(())
+    };
+    if let Some(vocab) = model["vocab"].as_object() {
+        for (token, id) in vocab {
+            place(token, id.as_u64().unwrap_or(u64::MAX), TOKEN_TYPE_NORMAL)?;
+        }
+    }
+    for added in document["added_tokens"].as_array().into_iter().flatten() {
+        let token = added["content"].as_str().unwrap_or_default();
+        let kind = if added["special"].as_bool().unwrap_or(false) {
+            TOKEN_TYPE_CONTROL
+        } else {
+            TOKEN_TYPE_USER_DEFINED
+        };
+        place(token, added["id"].as_u64().unwrap_or(u64::MAX), kind)?;
+    }
+    let tokens = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(id, token)| {
+            token.ok_or_else(|| {
+                Error::Tokenizer(format!("no token has id {id}; GGUF needs contiguous ids"))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let is_byte_level_bpe =
+        model["type"] == "BPE" && document["pre_tokenizer"]["type"] == "ByteLevel";
+    let merges = if is_byte_level_bpe {
+        let merges = model["merges"]
+            .as_array()
+            .ok_or_else(|| Error::Tokenizer("BPE tokenizer JSON has no merges list".to_string()))?
+            .iter()
+            .map(|merge| match merge {
+                serde_json::Value::String(text) => Ok(text.clone()),
+                serde_json::Value::Array(pair) if pair.len() == 2 => Ok(format!(
+                    "{} {}",
+                    pair[0].as_str().unwrap_or_default(),
+                    pair[1].as_str().unwrap_or_default()
+                )),
+                other => Err(Error::Tokenizer(format!(
+                    "unexpected BPE merge entry {other}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Some(merges)
+    } else {
+        None
+    };
+    Ok((
+        TokenizerTables {
+            tokens,
+            token_types,
+            merges,
+        },
+        json_text,
+    ))
+}
+
+fn tokenizer_metadata(
+    storage: TokenizerStorage<'_>,
+    config: &Config,
+) -> Result<Vec<(String, Value)>> {
+    let (tokenizer, force_json) = match storage {
+        TokenizerStorage::None => return Ok(Vec::new()),
+        TokenizerStorage::Auto(tokenizer) => (tokenizer, false),
+        TokenizerStorage::WithJson(tokenizer) => (tokenizer, true),
+    };
+    let (tables, json_text) = tokenizer_tables(tokenizer)?;
+    let strings = |items: Vec<String>| Value::Array(items.into_iter().map(Value::String).collect());
+    let mut entries = Vec::new();
+    let model_name = if tables.merges.is_some() {
+        "gpt2"
+    } else {
+        "none"
+    };
+    entries.push((
+        "tokenizer.ggml.model".to_string(),
+        Value::String(model_name.to_string()),
+    ));
+    entries.push(("tokenizer.ggml.tokens".to_string(), strings(tables.tokens)));
+    entries.push((
+        "tokenizer.ggml.token_type".to_string(),
+        Value::Array(tables.token_types.into_iter().map(Value::I32).collect()),
+    ));
+    let has_merges = tables.merges.is_some();
+    if let Some(merges) = tables.merges {
+        entries.push(("tokenizer.ggml.merges".to_string(), strings(merges)));
+        // llama.cpp selects GPT-2's pre-tokenizer regex by this name.
+        entries.push((
+            "tokenizer.ggml.pre".to_string(),
+            Value::String("gpt-2".to_string()),
+        ));
+    }
+    if let Some(id) = config.bos_token_id {
+        entries.push(("tokenizer.ggml.bos_token_id".to_string(), Value::U32(id)));
+    }
+    if let Some(id) = config.eos_token_id {
+        entries.push(("tokenizer.ggml.eos_token_id".to_string(), Value::U32(id)));
+    }
+    if force_json || !has_merges {
+        entries.push((TOKENIZER_JSON_KEY.to_string(), Value::String(json_text)));
+    }
+    Ok(entries)
+}
+
+fn u32_value(name: &str, value: usize) -> Result<Value> {
+    u32::try_from(value).map(Value::U32).map_err(|_| {
+        Error::InvalidConfig(format!("{name} = {value} does not fit the GGUF u32 field"))
+    })
+}
+
+fn config_metadata(config: &Config) -> Result<Vec<(String, Value)>> {
+    let mut entries = vec![
+        (
+            "general.architecture".to_string(),
+            Value::String(ARCHITECTURE.to_string()),
+        ),
+        (
+            "gpt2.context_length".to_string(),
+            u32_value("n_positions", config.n_positions)?,
+        ),
+        (
+            "gpt2.embedding_length".to_string(),
+            u32_value("n_embd", config.n_embd)?,
+        ),
+        (
+            "gpt2.feed_forward_length".to_string(),
+            u32_value("n_inner", config.inner_size())?,
+        ),
+        (
+            "gpt2.block_count".to_string(),
+            u32_value("n_layer", config.n_layer)?,
+        ),
+        (
+            "gpt2.attention.head_count".to_string(),
+            u32_value("n_head", config.n_head)?,
+        ),
+        (
+            "gpt2.attention.layer_norm_epsilon".to_string(),
+            Value::F32(config.layer_norm_epsilon as f32),
+        ),
+    ];
+    if config.activation_function != Activation::GeluTanh {
+        let name = serde_json::to_value(config.activation_function)?;
+        let name = name.as_str().unwrap_or_default().to_string();
+        entries.push((ACTIVATION_KEY.to_string(), Value::String(name)));
+    }
+    if !config.scale_attn_weights || config.scale_attn_by_inverse_layer_idx {
+        return Err(Error::InvalidConfig(
+            "GGUF export supports only the standard attention scaling (scale_attn_weights = true, \
+             scale_attn_by_inverse_layer_idx = false)"
+                .to_string(),
+        ));
+    }
+    Ok(entries)
+}
+
+/// Maps a Hugging Face GPT-2 tensor name (either naming scheme) to its GGUF
+/// name. Returns the name and whether the tensor is a Conv1D weight that
+/// must be transposed, or `None` for buffers that are not weights.
+fn gguf_name(hf_name: &str) -> Option<(String, bool)> {
+    let name = hf_name.strip_prefix("transformer.").unwrap_or(hf_name);
+    let simple = match name {
+        "wte.weight" => Some("token_embd.weight"),
+        "wpe.weight" => Some("position_embd.weight"),
+        "ln_f.weight" => Some("output_norm.weight"),
+        "ln_f.bias" => Some("output_norm.bias"),
+        "lm_head.weight" => Some("output.weight"),
+        _ => None,
+    };
+    if let Some(mapped) = simple {
+        return Some((mapped.to_string(), false));
+    }
+    let rest = name.strip_prefix("h.")?;
+    let (index, part) = rest.split_once('.')?;
+    index.parse::<usize>().ok()?;
+    let (mapped, transpose) = match part {
+        "ln_1.weight" => ("attn_norm.weight", false),
+        "ln_1.bias" => ("attn_norm.bias", false),
+        "attn.c_attn.weight" => ("attn_qkv.weight", true),
+        "attn.c_attn.bias" => ("attn_qkv.bias", false),
+        "attn.c_proj.weight" => ("attn_output.weight", true),
+        "attn.c_proj.bias" => ("attn_output.bias", false),
+        "ln_2.weight" => ("ffn_norm.weight", false),
+        "ln_2.bias" => ("ffn_norm.bias", false),
+        "mlp.c_fc.weight" => ("ffn_up.weight", true),
+        "mlp.c_fc.bias" => ("ffn_up.bias", false),
+        "mlp.c_proj.weight" => ("ffn_down.weight", true),
+        "mlp.c_proj.bias" => ("ffn_down.bias", false),
+        _ => return None,
+    };
+    Some((format!("blk.{index}.{mapped}"), transpose))
+}
+
+/// Named f32 tensors in GGUF naming and candle shape (`[out, in]` for
+/// linear weights), ready to be written by [`write_gguf`].
+pub type GgufTensors = Vec<(String, Tensor)>;
+
+/// Converts Hugging Face safetensors bytes to GGUF-named tensors. A
+/// `lm_head.weight` equal to `wte.weight` is dropped because the head is tied.
+pub fn gguf_tensors_from_safetensors(bytes: &[u8], device: &Device) -> Result<GgufTensors> {
+    let loaded = candle_core::safetensors::load_buffer(bytes, device)?;
+    gguf_tensors_from_hf(&loaded)
+}
+
+/// Converts tensors with Hugging Face GPT-2 names (either naming scheme, for
+/// example the variables of a trained `VarMap`) to GGUF-named f32 tensors.
+/// A `lm_head.weight` equal to `wte.weight` is dropped because the head is tied.
+pub fn gguf_tensors_from_hf(hf_tensors: &HashMap<String, Tensor>) -> Result<GgufTensors> {
+    let mut names: Vec<&String> = hf_tensors.keys().collect();
+    names.sort();
+    let mut tensors = Vec::new();
+    for hf_name in names {
+        let Some((name, transpose)) = gguf_name(hf_name) else {
+            log::debug!("skipping tensor {hf_name}: not a GPT-2 weight");
+            continue;
+        };
+        let mut tensor = hf_tensors[hf_name].to_dtype(DType::F32)?;
+        if transpose {
+            tensor = tensor.t()?.contiguous()?;
+        }
+        if name == "output.weight" && is_tied_head(hf_tensors, &tensor)? {
+            continue;
+        }
+        tensors.push((name, tensor));
+    }
+    Ok(tensors)
+}
+
+fn is_tied_head(hf_tensors: &HashMap<String, Tensor>, head: &Tensor) -> Result<bool> {
+    let Some(wte) = hf_tensors
+        .get("transformer.wte.weight")
+        .or_else(|| hf_tensors.get("wte.weight"))
+    else {
+        return Ok(false);
+    };
+    if wte.dims() != head.dims() {
+        return Ok(false);
+    }
+    let difference = (wte.to_dtype(DType::F32)? - head)?.abs()?.max_all()?;
+    Ok(difference.to_scalar::<f32>()? == 0.0)
+}
+
+/// Reads every tensor of a GGUF file expanded to f32, for re-encoding.
+pub fn gguf_tensors_from_gguf<R: Read + Seek>(
+    reader: &mut R,
+    device: &Device,
+) -> Result<(Config, Option<TextTokenizer>, GgufTensors)> {
+    let content = read_content(reader)?;
+    let config = config_from_metadata(&content)?;
+    let tokenizer = tokenizer_from_metadata(&content.metadata)?;
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors = Vec::with_capacity(names.len());
+    for name in names {
+        let tensor = content
+            .tensor(reader, name, device)
+            .map_err(|e| Error::InvalidGguf(format!("failed to read tensor {name}: {e}")))?;
+        tensors.push((name.clone(), tensor.dequantize(device)?));
+    }
+    Ok((config, tokenizer, tensors))
+}
+
+/// Writes a GGUF file: `config` as `gpt2.*` metadata, linear weights in
+/// `format` (f32 where a row does not fit the format's block size), all
+/// other tensors in f32, and the tokenizer as `storage` requests.
+pub fn write_gguf<W: Write + Seek>(
+    writer: &mut W,
+    config: &Config,
+    tensors: &[(String, Tensor)],
+    format: WeightFormat,
+    storage: TokenizerStorage<'_>,
+) -> Result<WriteReport> {
+    config.validate()?;
+    let mut entries = config_metadata(config)?;
+    entries.extend(tokenizer_metadata(storage, config)?);
+
+    let mut report = WriteReport::default();
+    let mut encoded = Vec::with_capacity(tensors.len());
+    for (name, tensor) in tensors {
+        let tensor = tensor.to_dtype(DType::F32)?.contiguous()?;
+        let mut dtype = GgmlDType::F32;
+        if is_linear_weight(name) {
+            let row_size = tensor.dims().last().copied().unwrap_or(0);
+            let target = format.ggml_dtype();
+            if row_size % target.block_size() == 0 {
+                dtype = target;
+                report.converted.push(name.clone());
+            } else {
+                log::warn!(
+                    "{name}: row size {row_size} is not a multiple of the {format} block size {}, keeping f32",
+                    target.block_size()
+                );
+                report.kept_f32.push(name.clone());
+            }
+        }
+        let quantized = QTensor::quantize(&tensor, dtype).map_err(|e| {
+            Error::InvalidWeights(format!("failed to encode {name} as {dtype:?}: {e}"))
+        })?;
+        encoded.push((name.as_str(), quantized));
+    }
+    report.tensor_count = encoded.len();
+
+    let metadata: Vec<(&str, &Value)> = entries
+        .iter()
+        .map(|(key, value)| (key.as_str(), value))
+        .collect();
+    let tensor_refs: Vec<(&str, &QTensor)> = encoded
+        .iter()
+        .map(|(name, tensor)| (*name, tensor))
+        .collect();
+    gguf_file::write(writer, &metadata, &tensor_refs)
+        .map_err(|e| Error::InvalidGguf(format!("failed to write GGUF data: {e}")))?;
+    Ok(report)
+}
