@@ -209,3 +209,65 @@ fn explicit_map_by_column_number() {
         "{stderr}"
     );
 }
+
+fn lm_json(model: &str) -> serde_json::Value {
+    let (ok, stdout, stderr) = run(&["lm", "--model", model, "--ids", "5,17,3,90", "--json"]);
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).expect("one JSON object")
+}
+
+fn floats(value: &serde_json::Value) -> Vec<f64> {
+    value
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|number| number.as_f64().expect("a number"))
+        .collect()
+}
+
+#[test]
+fn lm_and_convert_round_trip() {
+    let reference = lm_json("tests/data/gpt2/fixtures/tiny_lmhead");
+    assert_eq!(reference["ids"], serde_json::json!([5, 17, 3, 90]));
+    let hidden = floats(&reference["hidden_last"]);
+    let logits = floats(&reference["logits_last"]);
+    assert_eq!(hidden.len(), 32);
+    assert_eq!(logits.len(), 97);
+
+    let dir = std::env::temp_dir().join(format!("behavior-lens-lm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for (dtype, min_cosine) in [("f32", 0.999_999), ("q8_0", 0.999)] {
+        let out = dir.join(format!("tiny-{dtype}.gguf"));
+        let out_text = out.to_string_lossy().into_owned();
+        let (ok, _, stderr) = run(&[
+            "convert",
+            "--from",
+            "tests/data/gpt2/fixtures/tiny_lmhead",
+            "--to",
+            &out_text,
+            "--dtype",
+            dtype,
+        ]);
+        assert!(ok, "{stderr}");
+        let converted = floats(&lm_json(&out_text)["logits_last"]);
+        let dot: f64 = converted.iter().zip(&logits).map(|(a, b)| a * b).sum();
+        let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let cosine = dot / (norm(&converted) * norm(&logits));
+        assert!(cosine >= min_cosine, "{dtype}: cosine {cosine}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn lm_rejects_missing_model() {
+    let (ok, _, stderr) = run(&[
+        "lm",
+        "--model",
+        "tests/data/no-model",
+        "--ids",
+        "1",
+        "--json",
+    ]);
+    assert!(!ok);
+    assert!(stderr.contains("tests/data/no-model"), "{stderr}");
+}
