@@ -305,3 +305,60 @@ fn rfm_real_logs() {
         .as_deref()
         .is_some_and(|note| note.contains("no user has a purchase")));
 }
+
+#[test]
+fn paths_small_log_by_hand() {
+    use behavior_lens::analysis::paths;
+    use EventKind::*;
+    let log = ingest("small.csv", SMALL_LOG.as_bytes(), &IngestOptions::default()).expect("reads");
+    let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
+    let result = paths::compute(&log, &timelines);
+
+    let matrix = &result.event_transitions;
+    let at = |from: &str, to: &str| {
+        let index = |name: &str| {
+            matrix
+                .states
+                .iter()
+                .position(|state| state == name)
+                .unwrap_or_else(|| panic!("state {name}"))
+        };
+        matrix.counts[index(from)][index(to)]
+    };
+    assert_eq!(at("start", "view"), 3);
+    assert_eq!(at("start", "purchase"), 2);
+    assert_eq!(at("view", "cart"), 2);
+    assert_eq!(at("view", "end"), 1);
+    assert_eq!(at("cart", "end"), 2);
+    assert_eq!(at("purchase", "end"), 2);
+    assert_eq!(at("cart", "purchase"), 0);
+    let total: usize = matrix.counts.iter().flatten().sum();
+    assert_eq!(total, 12);
+    assert!((matrix.probabilities[0][1] - 0.6).abs() < 1e-12);
+
+    let common: Vec<(Vec<EventKind>, usize)> = result
+        .common_paths
+        .iter()
+        .map(|path| (path.path.clone(), path.sessions))
+        .collect();
+    assert_eq!(
+        common,
+        [(vec![View, Cart], 2), (vec![Purchase], 2), (vec![View], 1)]
+    );
+    assert!((result.common_paths[0].share - 0.4).abs() < 1e-12);
+
+    assert_eq!(&result.step_users[..4], [4, 2, 1, 0]);
+    assert_eq!(result.step_matrix[0][View.index()], 0.75);
+    assert_eq!(result.step_matrix[0][Purchase.index()], 0.25);
+    assert_eq!(result.step_matrix[1][Cart.index()], 1.0);
+
+    let categories = result.category_transitions.expect("categories exist");
+    assert_eq!(
+        categories.states,
+        ["start", "phones", "shoes", "other", "end"]
+    );
+    // phones: u1 view->cart (s1), u1 purchase (s2), u3 view, u4 purchase.
+    assert_eq!(categories.counts[1][1], 1);
+    assert_eq!(categories.counts[0][1], 4);
+    assert_eq!(categories.counts[0][2], 1);
+}

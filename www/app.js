@@ -280,7 +280,9 @@ function renderReport(report) {
   renderFunnelSlices(report.funnel);
   renderRetention(report.retention);
   renderRfm(report.rfm);
-  for (const id of ['#overview', '#funnel-panel', '#retention-panel', '#rfm-panel', '#quality', '#sentences-panel']) {
+  renderPaths(report.paths);
+  const panels = ['#overview', '#funnel-panel', '#paths-panel', '#retention-panel', '#rfm-panel', '#quality'];
+  for (const id of [...panels, '#sentences-panel']) {
     $(id).hidden = false;
   }
 }
@@ -408,6 +410,84 @@ function renderRetention(retention) {
   );
 }
 
+/**
+ * Fills a shaded matrix table.
+ * @param {HTMLTableElement} table
+ * @param {string[]} columns column headers after the row-label column
+ * @param {{label: string, values: number[], title?: (k: number) => string}[]} rows shares in 0..1
+ */
+function fillMatrix(table, columns, rows) {
+  const head = table.querySelector('thead tr');
+  const body = table.querySelector('tbody');
+  head.replaceChildren();
+  body.replaceChildren();
+  for (const text of ['', ...columns]) {
+    const th = document.createElement('th');
+    th.textContent = text;
+    head.append(th);
+  }
+  for (const row of rows) {
+    const tr = document.createElement('tr');
+    const label = document.createElement('th');
+    label.textContent = row.label;
+    tr.append(label);
+    row.values.forEach((share, k) => {
+      const td = document.createElement('td');
+      td.className = 'heat-cell';
+      td.textContent = share > 0 ? percent(share) : '';
+      if (row.title) td.title = row.title(k);
+      td.style.backgroundColor = `rgba(47, 111, 222, ${Math.min(1, share).toFixed(3)})`;
+      if (share > 0.5) td.classList.add('dark');
+      tr.append(td);
+    });
+    body.append(tr);
+  }
+  table.hidden = rows.length === 0;
+}
+
+const stateName = (state) =>
+  state === 'start' || state === 'end' ? t(`state.${state}`) : t(`kind.${state}`);
+
+/** Fills common paths, the event-type transition matrix and the step matrix. */
+function renderPaths(paths) {
+  const format = numberFormat();
+  fillTable(
+    $('#common-paths'),
+    paths.common_paths.map((entry) => [
+      entry.path.map((kind) => t(`kind.${kind}`)).join(' → '),
+      format.format(entry.sessions),
+      percent(entry.share),
+    ]),
+  );
+  const matrix = paths.event_transitions;
+  const used = matrix.states
+    .map((_, index) => index)
+    .filter((index) => matrix.counts[index].some((n) => n > 0) || matrix.counts.some((row) => row[index] > 0));
+  fillMatrix(
+    $('#transitions'),
+    used.filter((index) => index !== 0).map((index) => stateName(matrix.states[index])),
+    used
+      .filter((index) => index !== matrix.states.length - 1)
+      .map((from) => ({
+        label: stateName(matrix.states[from]),
+        values: used.filter((index) => index !== 0).map((to) => matrix.probabilities[from][to]),
+      })),
+  );
+  const kinds = paths.step_kinds
+    .map((kind, column) => ({ kind, column }))
+    .filter(({ column }) => paths.step_matrix.some((row) => row[column] > 0));
+  fillMatrix(
+    $('#step-matrix'),
+    kinds.map(({ kind }) => t(`kind.${kind}`)),
+    paths.step_matrix
+      .map((row, step) => ({
+        label: `${t('stepN').replace('{n}', String(step + 1))} (${format.format(paths.step_users[step])})`,
+        values: kinds.map(({ column }) => row[column]),
+      }))
+      .filter((_, step) => paths.step_users[step] > 0),
+  );
+}
+
 /** Fills the RFM segment table and the recency-by-frequency grid. */
 function renderRfm(rfm) {
   const format = numberFormat();
@@ -429,7 +509,7 @@ function renderRfm(rfm) {
   head.replaceChildren();
   body.replaceChildren();
   grid.hidden = rfm.customers === 0;
-  for (const text of ['R ＼ F', '1', '2', '3', '4', '5']) {
+  for (const text of ['R / F', '1', '2', '3', '4', '5']) {
     const th = document.createElement('th');
     th.textContent = text;
     head.append(th);

@@ -2,5 +2,6 @@
 //! where it needs one) and returns plain serializable data.
 
 pub mod funnel;
+pub mod paths;
 pub mod retention;
 pub mod rfm;

@@ -7,6 +7,7 @@ pub mod tables;
 pub use summary::{EventCounts, Summary};
 
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
+use crate::analysis::paths::{self, Paths};
 use crate::analysis::retention::{self, Retention, RetentionOptions};
 use crate::analysis::rfm::{self, Rfm};
 use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
@@ -24,6 +25,9 @@ pub struct Report {
     pub summary: Summary,
     /// Conversion through view, cart and purchase, per user and per session.
     pub funnel: Funnel,
+    /// Transitions between event types and categories, common paths and
+    /// the step matrix.
+    pub paths: Paths,
     /// Cohorts, lifecycle and churn by recency.
     pub retention: Retention,
     /// Recency, frequency and monetary scores of buying customers.
@@ -79,6 +83,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
     Report {
         summary,
         funnel: funnel::compute(log, timelines, &FunnelOptions::default()),
+        paths: paths::compute(log, timelines),
         retention: retention::compute(log, timelines, &RetentionOptions::default()),
         rfm: rfm::compute(log, timelines),
         input: InputDetails {
