@@ -188,3 +188,18 @@ fn random_bytes_never_panic() {
         }
     }
 }
+
+#[test]
+fn extreme_times_rejected_not_overflowed() {
+    let bytes = b"{\"user\": \"u1\", \"event\": \"view\", \"time\": 9e18}\n{\"user\": \"u1\", \"event\": \"view\", \"time\": -9e18}\n{\"user\": \"u1\", \"event\": \"view\", \"time\": 1569888000}\n";
+    let log = ingest("times.jsonl", bytes, &IngestOptions::default()).expect("one good line");
+    assert_eq!(log.events.len(), 1);
+    assert_eq!(log.diagnostics.rejected, 2);
+    let log = read(b"user,item,event,time\nu1,A,view,99999999999999\nu1,A,view,00000101\nu1,A,view,1569888000\n")
+        .expect("one good row");
+    assert_eq!(log.events.len(), 2);
+    let sentences = "user1: view item A -> [+1e300w] view item B\nuser2: view item A -> [+99999999h] buy item A\nuser3: view item A -> [+2h] buy item A\n";
+    let log = ingest("gaps.txt", sentences.as_bytes(), &IngestOptions::default()).expect("reads");
+    assert_eq!(log.events.len(), 2);
+    assert_eq!(log.diagnostics.rejected, 2);
+}

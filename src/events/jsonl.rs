@@ -146,13 +146,18 @@ fn accept(
     }
     let time_key = keys.key(Field::Time).unwrap_or("time");
     let time = match object.get(time_key) {
-        Some(Value::Number(number)) => number.as_f64().map(|value| {
-            if value.abs() >= MILLISECONDS_FROM {
-                value as i64
-            } else {
-                (value * 1000.0) as i64
-            }
-        }),
+        Some(Value::Number(number)) => number
+            .as_f64()
+            .map(|value| {
+                if value.abs() >= MILLISECONDS_FROM {
+                    value
+                } else {
+                    value * 1000.0
+                }
+            })
+            .filter(|ms| ms.is_finite())
+            .map(|ms| ms as i64)
+            .filter(|&ms| super::time::in_range(ms)),
         Some(Value::String(text)) => parse_timestamp(text, &options.zone),
         _ => {
             builder.diagnostics().reject(

@@ -146,7 +146,9 @@ fn read_line(builder: &mut Builder, line_number: usize, line: &str) {
     let mut last_item: Option<String> = None;
     for (position, step) in steps.into_iter().enumerate() {
         if position > 0 {
-            time += step.gap_ms.unwrap_or(STEP_MS);
+            // Gap markers are bounded by parse_gap, so the sum stays far
+            // from overflow even over many steps.
+            time = time.saturating_add(step.gap_ms.unwrap_or(STEP_MS));
         }
         let item = match (&step.item, step.kind) {
             (Some(item), _) => Some(item.clone()),
@@ -292,7 +294,9 @@ fn parse_gap(text: &str) -> Option<i64> {
         "w" | "周" => 604_800_000.0,
         _ => return None,
     };
-    Some((amount * unit_ms) as i64)
+    let gap = amount * unit_ms;
+    // A gap beyond 100 years is a typo, not a pause between two clicks.
+    (gap.is_finite() && gap <= 100.0 * 365.25 * 86_400_000.0).then_some(gap as i64)
 }
 
 #[cfg(test)]

@@ -86,9 +86,24 @@ impl Zone {
     }
 }
 
+/// Earliest accepted instant, 0001-01-01T00:00:00Z, in Unix milliseconds.
+pub const MIN_TIME_MS: i64 = -62_135_596_800_000;
+/// Latest accepted instant, 9999-12-31T23:59:59.999Z, in Unix milliseconds.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// Returns whether `ms` lies in years 1 to 9999, the range every reader
+/// accepts, so differences between times never overflow.
+pub fn in_range(ms: i64) -> bool {
+    (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms)
+}
+
 /// Parses one timestamp value. `None` means the value has no accepted shape
 /// or names an impossible date or time.
 pub fn parse_timestamp(value: &str, zone: &Zone) -> Option<i64> {
+    parse_any(value, zone).filter(|&ms| in_range(ms))
+}
+
+fn parse_any(value: &str, zone: &Zone) -> Option<i64> {
     let text = value.trim();
     let bytes = text.as_bytes();
     if bytes.is_empty() {
