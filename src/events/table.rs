@@ -635,12 +635,20 @@ fn read_relative(fields: &Fields, columns: &RelativeColumns, event: usize) -> Op
                 .filter(|n| n.is_finite() && *n >= 0.0)
         }
     };
+    // Bounds keep summed times far from overflow: a century between two
+    // orders, a million orders, a million items in one basket.
+    let days_since_prior = number(columns.days_since_prior).filter(|&days| days <= 36_525.0)?;
+    let order_number = number(columns.order_number).filter(|&n| n <= 1e6)?;
+    let cart_position = columns
+        .cart_position
+        .map_or(Some(0.0), number)
+        .filter(|&n| n <= 1e6)?;
     Some(RelativeTime {
         event,
-        order_number: number(columns.order_number)? as u32,
-        days_since_prior: number(columns.days_since_prior)?,
+        order_number: order_number as u32,
+        days_since_prior,
         hour: columns.hour.map_or(Some(0.0), number)?.min(23.0) as u32,
-        cart_position: columns.cart_position.map_or(Some(0.0), number)? as u32,
+        cart_position: cart_position as u32,
     })
 }
 
