@@ -12,7 +12,8 @@ pub struct Summary {
     pub format: String,
     pub encoding: String,
     /// Data rows read, header excluded. `events + rejected` equals `rows`
-    /// minus the exact duplicates dropped.
+    /// minus the exact duplicates dropped, except for behavior sentences,
+    /// where a row is a line of many events.
     pub rows: usize,
     pub events: usize,
     pub rejected: usize,
