@@ -41,17 +41,14 @@ fn measure(name: &str, bytes: &[u8]) {
     let options = IngestOptions::default();
     let start = Instant::now();
     let log = ingest(name, bytes, &options).expect("the benchmark input reads");
-    let parse_seconds = start.elapsed().as_secs_f64();
-    let start = Instant::now();
     let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
-    let timeline_seconds = start.elapsed().as_secs_f64();
+    let seconds = start.elapsed().as_secs_f64();
     let events = log.events.len() as f64;
     println!(
-        "native  {name:<28} {:>10} events  parse {:>8.3} s  {:>6.2} M events/s  timelines {:>6.3} s  {:>5.1} bytes/event  {} sessions",
+        "native  {name:<28} {:>10} events  parse+timelines {:>8.3} s  {:>6.2} M events/s  {:>5.1} bytes/event  {} sessions",
         log.events.len(),
-        parse_seconds,
-        events / parse_seconds / 1e6,
-        timeline_seconds,
+        seconds,
+        events / seconds / 1e6,
         log.heap_bytes() as f64 / events,
         timelines.sessions,
     );

@@ -4,7 +4,8 @@
 #   2. wasm:   cargo test --target wasm32-unknown-unknown, run under Node by
 #              wasm-bindgen-test-runner
 #   3. build:  scripts/build.sh (release wasm module and native CLI)
-#   4. browser: node --test tests/browser/*.test.mjs in headless Chromium
+#   4. node:    tests/node/*.test.mjs, the wasm report against the CLI's
+#   5. browser: node --test tests/browser/*.test.mjs in headless Chromium
 #
 # It first runs scripts/setup.sh --browser, which installs what is missing.
 set -euo pipefail
@@ -42,7 +43,7 @@ RUSTFLAGS='-C target-feature=+simd128 --cfg getrandom_backend="wasm_js"' \
 step "Release build (scripts/build.sh) [$(elapsed)]"
 bash scripts/build.sh
 
-step "Browser tests in headless Chromium [$(elapsed)]"
-node --test tests/browser/*.test.mjs
+step "Report parity under Node and browser tests in headless Chromium [$(elapsed)]"
+node --test tests/node/*.test.mjs tests/browser/*.test.mjs
 
 step "All test suites passed in $(elapsed)"

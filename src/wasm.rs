@@ -72,6 +72,21 @@ impl Upload {
             .map_err(|error| JsError::new(&format!("cannot serialize the preview: {error}")))
     }
 
+    /// Parses the file and builds its timelines without the analyses, and
+    /// returns `{"events", "heap_bytes"}` as JSON text, for benchmarks.
+    pub fn measure_ingest(&self, name: &str) -> Result<String, JsError> {
+        let resolved = AnalyzeOptions::default()
+            .resolve()
+            .map_err(|error| JsError::new(&error.to_string()))?;
+        let parsed = pipeline::parse(name, &self.bytes, &resolved, &mut |_, _| {})
+            .map_err(|error| JsError::new(&error.to_string()))?;
+        Ok(format!(
+            "{{\"events\":{},\"heap_bytes\":{}}}",
+            parsed.log.events.len(),
+            parsed.log.heap_bytes()
+        ))
+    }
+
     /// Runs the analysis and returns the report as JSON text (the same text
     /// the command line writes), so both faces share one serializer.
     /// `progress(step, share)` is called as steps advance.

@@ -52,8 +52,6 @@ pub struct InputDetails {
     pub time_basis: TimeBasis,
     pub session_source: SessionSource,
     pub session_gap_minutes: f64,
-    /// Bytes per event held after parsing (events and id tables).
-    pub bytes_per_event: f64,
 }
 
 /// One entry of the column mapping.
@@ -75,11 +73,6 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
             column,
         })
         .collect();
-    let bytes_per_event = if log.events.is_empty() {
-        0.0
-    } else {
-        log.heap_bytes() as f64 / log.events.len() as f64
-    };
     Report {
         summary,
         funnel: funnel::compute(log, timelines, &FunnelOptions::default()),
@@ -97,7 +90,6 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
             time_basis: log.time_basis,
             session_source: log.session_source,
             session_gap_minutes: session_gap_ms as f64 / 60_000.0,
-            bytes_per_event: (bytes_per_event * 10.0).round() / 10.0,
         },
         sentences: sample_sentences(log, timelines, lang),
     }
