@@ -58,11 +58,16 @@ worker.onmessage = (event) => {
     $('#version').textContent = `core ${message.version}`;
     $('#try-sample').disabled = false;
     setStatus('ready');
+    if (window.parent !== window) {
+      // Readiness carries no data, so any embedding origin may hear it.
+      window.parent.postMessage({ type: 'behavior-lens:ready', version: message.version }, '*');
+    }
     return;
   }
   const request = pending.get(message.id);
   if (message.type === 'progress') {
     showProgress(message.step, message.share);
+    embedReply('progress', { step: message.step, share: message.share });
     return;
   }
   if (message.type === 'error' && message.id === null) {
@@ -589,6 +594,49 @@ function analyzeFromUi(file) {
   $('#options-hint').hidden = true;
   analyzeFile(file, readOptions()).catch((error) => console.warn('analysis failed:', error.message));
 }
+
+// Embedding: a host page that shows this page in an iframe sends
+// {type: 'behavior-lens:analyze', id, file | buffer, name, options} with
+// postMessage. Replies go to that window and origin only:
+// behavior-lens:progress {id, step, share}, behavior-lens:report {id,
+// report} and behavior-lens:error {id, message}.
+
+/** @type {{source: MessageEventSource, origin: string, id: unknown} | null} */
+let embedRequest = null;
+
+function embedReply(kind, fields) {
+  if (!embedRequest) return;
+  const { source, origin, id } = embedRequest;
+  source.postMessage({ type: `behavior-lens:${kind}`, id, ...fields }, { targetOrigin: origin });
+}
+
+window.addEventListener('message', (event) => {
+  const message = event.data;
+  if (!message || message.type !== 'behavior-lens:analyze' || !event.source) return;
+  let file = message.file;
+  if (!(file instanceof Blob) && message.buffer instanceof ArrayBuffer) {
+    file = new Blob([message.buffer]);
+  }
+  const reply = (kind, fields) =>
+    event.source.postMessage({ type: `behavior-lens:${kind}`, id: message.id, ...fields }, { targetOrigin: event.origin });
+  if (!(file instanceof Blob)) {
+    reply('error', { message: 'expected a File, Blob or ArrayBuffer in "file" or "buffer"' });
+    return;
+  }
+  if (document.body.dataset.status === 'working') {
+    reply('error', { message: 'an analysis is already running; wait for its report' });
+    return;
+  }
+  const name = typeof message.name === 'string' ? message.name : file.name || 'log.csv';
+  const named = file instanceof File && file.name === name ? file : new File([file], name);
+  embedRequest = { source: event.source, origin: event.origin, id: message.id };
+  analyzeFile(named, typeof message.options === 'object' && message.options ? message.options : {})
+    .then((report) => reply('report', { report }))
+    .catch((error) => reply('error', { message: error.message }))
+    .finally(() => {
+      embedRequest = null;
+    });
+});
 
 $('#reanalyze').addEventListener('click', () => {
   if (!lastFile) return;
