@@ -7,7 +7,7 @@ use super::interner::{Interner, NONE};
 use super::kind::{EventCodes, EventKind};
 use super::mapping::Mapping;
 use super::{Event, EventLog, SessionSource, TimeBasis};
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
 
 /// One event's fields as text, before interning.
@@ -48,8 +48,11 @@ impl Tally {
 
 pub(super) struct Builder {
     pub log: EventLog,
-    /// Row hashes seen so far; the hash is its own key.
-    seen: HashTable<u64>,
+    /// Hash of each accepted event's row text, parallel to `log.events`,
+    /// for dropping exact duplicates in `finish`.
+    row_hashes: Vec<u64>,
+    /// Hash of the row being read, set by `note_row`.
+    pending_hash: u64,
     /// Canonical kind of each label id, filled on first sight.
     kind_of_label: Vec<Option<Option<EventKind>>>,
     hasher: DefaultHashBuilder,
@@ -88,7 +91,8 @@ impl Builder {
                 session_source: SessionSource::InactivityGap,
                 diagnostics: Diagnostics::default(),
             },
-            seen: HashTable::new(),
+            row_hashes: Vec::new(),
+            pending_hash: 0,
             kind_of_label: Vec::new(),
             hasher: DefaultHashBuilder::default(),
             keep_duplicates,
@@ -108,7 +112,7 @@ impl Builder {
     pub fn reserve(&mut self, rows: usize) {
         self.log.events.reserve(rows);
         if !self.keep_duplicates {
-            self.seen.reserve(rows, |&seen| seen);
+            self.row_hashes.reserve(rows);
         }
     }
 
@@ -116,20 +120,12 @@ impl Builder {
         &mut self.log.diagnostics
     }
 
-    /// Returns true, and counts the row, when a row with the same text was
-    /// seen before. Rows are compared by a 64-bit hash of their text; at ten
-    /// million rows the chance of any false match is about one in 300,000.
-    pub fn is_duplicate(&mut self, raw: &str) -> bool {
-        if self.keep_duplicates {
-            return false;
+    /// Remembers the text of the row being read, so that an event pushed
+    /// from it can later be matched against exact duplicates.
+    pub fn note_row(&mut self, raw: &str) {
+        if !self.keep_duplicates {
+            self.pending_hash = self.hasher.hash_one(raw);
         }
-        let hash = self.hasher.hash_one(raw);
-        if self.seen.find(hash, |&seen| seen == hash).is_some() {
-            self.log.diagnostics.duplicates += 1;
-            return true;
-        }
-        self.seen.insert_unique(hash, hash, |&seen| seen);
-        false
     }
 
     /// Interns and stores one accepted event. A missing user falls back to
@@ -173,13 +169,6 @@ impl Builder {
             }
             (None, None) => EventKind::Other,
         };
-        if kind == EventKind::Other {
-            let index = label as usize;
-            if self.other_labels.len() <= index {
-                self.other_labels.resize(index + 1, 0);
-            }
-            self.other_labels[index] += 1;
-        }
         let event = Event {
             time: draft.time,
             user,
@@ -199,10 +188,14 @@ impl Builder {
         }
         self.last_time = Some(draft.time);
         log.events.push(event);
+        if !self.keep_duplicates {
+            self.row_hashes.push(self.pending_hash);
+        }
     }
 
     /// Adds the file-wide warnings and picks the session source.
     pub fn finish(mut self) -> EventLog {
+        self.drop_duplicates();
         self.warn_duplicates();
         self.warn_scientific();
         if self.users_from_sessions.count > 0 {
@@ -230,6 +223,63 @@ impl Builder {
             interner.shrink_to_fit();
         }
         self.log
+    }
+
+    /// Drops events whose row repeats an earlier row exactly. Identical
+    /// rows share user and time, so rows are compared within each user's
+    /// events sorted by (time, row hash), which keeps the work cache-local.
+    /// Row texts are compared by a 64-bit hash; at ten million rows the
+    /// chance of any false match is about one in 300,000.
+    fn drop_duplicates(&mut self) {
+        if self.keep_duplicates || self.row_hashes.len() != self.log.events.len() {
+            return;
+        }
+        let events = &self.log.events;
+        let hashes = &self.row_hashes;
+        let users = self.log.users.len();
+        let mut starts = vec![0usize; users + 1];
+        for event in events {
+            starts[event.user as usize + 1] += 1;
+        }
+        for user in 0..users {
+            starts[user + 1] += starts[user];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; events.len()];
+        for (index, event) in events.iter().enumerate() {
+            let slot = &mut next[event.user as usize];
+            order[*slot] = index as u32;
+            *slot += 1;
+        }
+        let mut keep = vec![true; events.len()];
+        let mut dropped = 0usize;
+        for user in 0..users {
+            let slice = &mut order[starts[user]..starts[user + 1]];
+            if slice.len() < 2 {
+                continue;
+            }
+            // The original index breaks ties, so the first row in the file
+            // is the one kept.
+            slice.sort_unstable_by_key(|&index| {
+                (events[index as usize].time, hashes[index as usize], index)
+            });
+            for pair in slice.windows(2) {
+                let (earlier, later) = (pair[0] as usize, pair[1] as usize);
+                if events[earlier].time == events[later].time && hashes[earlier] == hashes[later] {
+                    keep[later] = false;
+                    dropped += 1;
+                }
+            }
+        }
+        if dropped > 0 {
+            let mut index = 0;
+            self.log.events.retain(|_| {
+                index += 1;
+                keep[index - 1]
+            });
+        }
+        self.log.diagnostics.duplicates += dropped;
+        self.row_hashes = Vec::new();
     }
 
     fn warn_duplicates(&mut self) {
@@ -273,6 +323,15 @@ impl Builder {
     }
 
     fn warn_other_labels(&mut self) {
+        for event in &self.log.events {
+            if event.kind == EventKind::Other {
+                let index = event.label as usize;
+                if self.other_labels.len() <= index {
+                    self.other_labels.resize(index + 1, 0);
+                }
+                self.other_labels[index] += 1;
+            }
+        }
         let mut others: Vec<(usize, u32)> = self
             .other_labels
             .iter()

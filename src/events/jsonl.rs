@@ -33,9 +33,7 @@ pub(super) fn read(
         }
         let line_number = index + 1;
         builder.diagnostics().rows += 1;
-        if builder.is_duplicate(trimmed) {
-            continue;
-        }
+        builder.note_row(trimmed);
         let object = match serde_json::from_str::<Value>(trimmed) {
             Ok(Value::Object(object)) => object,
             Ok(_) => {

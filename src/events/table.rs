@@ -438,9 +438,7 @@ impl Plan {
     fn accept(&self, builder: &mut Builder, row: &Row<'_>, relative: &mut Vec<RelativeTime>) {
         builder.diagnostics().rows += 1;
         let fields = &row.fields;
-        if builder.is_duplicate(row.raw) {
-            return;
-        }
+        builder.note_row(row.raw);
         let line = row.line;
         if fields.len() < self.width {
             let kind = if row.last_without_newline {
