@@ -1,6 +1,7 @@
 // The report computed by the wasm build (as the page runs it) must equal,
 // value for value, the report.json that the native CLI writes, for every
-// real log in tests/data. Needs scripts/build.sh to have run.
+// real log in tests/data. Needs scripts/build.sh and `cargo build` (the
+// debug CLI computes the same numbers as the release one).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'target/release/behavior-lens');
+const cli = path.join(root, process.env.BEHAVIOR_LENS_CLI ?? 'target/debug/behavior-lens');
 const { initSync, Upload } = await import(path.join(root, 'www/pkg/behavior_lens.js'));
 initSync({ module: readFileSync(path.join(root, 'www/pkg/behavior_lens_bg.wasm')) });
 
