@@ -1,5 +1,5 @@
-//! Analyses on small logs whose answers were worked out by hand, and on the
-//! real logs for consistency.
+//! Analyses on small logs with results worked out by hand, and on the real
+//! logs for consistency.
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -109,8 +109,8 @@ fn funnel_rees46_is_consistent() {
     assert_eq!(result.by_category.len(), 10);
 }
 
-/// u1 comes on Monday 4 March, Tuesday 5 March and Tuesday 12 March; u2 on
-/// 5 and 7 March; u3 only on 12 March, all at 10:00 UTC.
+/// u1 comes on Monday 4 March, Tuesday 5 March and Tuesday 12 March. u2
+/// comes on 5 and 7 March, and u3 only on 12 March, all at 10:00 UTC.
 const RETENTION_LOG: &str = "user,item,event,time
 u1,A,view,2024-03-04 10:00
 u1,A,view,2024-03-05 10:00
@@ -224,9 +224,9 @@ fn retention_short_and_long_real_logs() {
     assert_eq!(churn.window_days, 30.0);
 }
 
-/// u1 buys twice (orders o1 and o2, 25.00 in all) and last on day 10; u2
-/// buys once for 100.00 on day 1; u3 buys for 1.00 on day 5 and gets it
-/// refunded; u4 only views. The log ends on day 10.
+/// u1 buys twice (orders o1 and o2, 25.00 in all), last on day 10. u2 buys
+/// once for 100.00 on day 1. u3 buys for 1.00 on day 5 and gets it
+/// refunded. u4 only views. The log ends on day 10.
 const RFM_LOG: &str = "user,item,event,time,order,price,quantity
 u2,B,purchase,2024-03-01 12:00,o3,100,1
 u3,C,purchase,2024-03-05 12:00,o4,1,1

@@ -19,7 +19,7 @@ fuzz_target!(|bytes: &[u8]| {
         };
         let diagnostics = &log.diagnostics;
         if log.format == Format::Sentences {
-            // A sentence line holds many events, so only rejections count rows.
+            // A sentence line has many events, so only rejections count rows.
             assert!(diagnostics.rejected <= diagnostics.rows);
         } else {
             assert_eq!(

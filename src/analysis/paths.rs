@@ -13,7 +13,8 @@ const TOP_CATEGORIES: usize = 8;
 const TOP_PATHS: usize = 15;
 /// Steps in the step matrix.
 const STEPS: usize = 10;
-/// Longest session path kept whole; longer ones end in `...`.
+/// Maximum steps of a session path; longer paths are cut to their first
+/// steps.
 const MAX_PATH_STEPS: usize = 8;
 
 /// A square transition matrix with `start` and `end` states.
@@ -212,7 +213,7 @@ fn transitions(
     }
 }
 
-/// The categories with the most events, most first.
+/// Returns the categories with the most events, most first.
 fn top_categories(log: &EventLog) -> Vec<u32> {
     let mut counts = vec![0usize; log.categories.len()];
     for event in &log.events {

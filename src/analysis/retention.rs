@@ -78,7 +78,7 @@ pub struct Cohort {
 #[derive(Clone, Debug, Serialize, PartialEq)]
 pub struct CohortTable {
     pub period: Period,
-    /// Why no table is shown (log too short, no dates); null when shown.
+    /// Reason no table is shown (log too short, no dates); null when shown.
     pub note: Option<String>,
     pub cohorts: Vec<Cohort>,
 }
@@ -130,7 +130,7 @@ pub struct Retention {
     pub lifecycle_period: Option<Period>,
     pub lifecycle: Vec<LifecyclePeriod>,
     pub churn: Option<Churn>,
-    /// Why churn or lifecycle are missing, if they are.
+    /// Reason churn or lifecycle are missing, if they are.
     pub note: Option<String>,
 }
 

@@ -107,7 +107,7 @@ pub struct Rfm {
     /// Users with at least one purchase.
     pub customers: usize,
     pub has_monetary: bool,
-    /// Why RFM is missing or partial; null when complete.
+    /// Reason RFM is missing or partial; null when complete.
     pub note: Option<String>,
     pub segments: Vec<SegmentSummary>,
     /// Customers per (R, F) cell: `grid[r - 1][f - 1]`.
@@ -140,54 +140,7 @@ pub fn compute(log: &EventLog, timelines: &Timelines) -> Rfm {
     let Some(end) = log.events.iter().map(|event| event.time).max() else {
         return empty("the log has no events");
     };
-    let purchases_have_orders = log
-        .events
-        .iter()
-        .filter(|event| event.kind == EventKind::Purchase)
-        .all(|event| event.order != NONE);
-    let mut values = Vec::new();
-    let mut priced = false;
-    for user in 0..timelines.users() {
-        let start = timelines.starts[user];
-        let mut last_purchase = None;
-        let mut orders: Vec<u32> = Vec::new();
-        let mut revenue = 0.0f64;
-        let mut user_priced = false;
-        for (offset, &index) in timelines.of_user(user).iter().enumerate() {
-            let event = &log.events[index as usize];
-            let amount = f64::from(event.amount());
-            match event.kind {
-                EventKind::Purchase => {
-                    last_purchase = Some(event.time);
-                    let order = if purchases_have_orders {
-                        event.order
-                    } else {
-                        timelines.session_of[start + offset]
-                    };
-                    orders.push(order);
-                    if amount.is_finite() {
-                        revenue += amount;
-                        user_priced = true;
-                    }
-                }
-                EventKind::Refund if amount.is_finite() => {
-                    revenue -= amount.abs();
-                    user_priced = true;
-                }
-                _ => {}
-            }
-        }
-        let Some(last) = last_purchase else { continue };
-        orders.sort_unstable();
-        orders.dedup();
-        priced |= user_priced;
-        values.push(Values {
-            user,
-            recency_ms: end - last,
-            orders: orders.len(),
-            monetary: user_priced.then_some(revenue),
-        });
-    }
+    let (values, priced) = customer_values(log, timelines, end);
     if values.is_empty() {
         return empty("no user has a purchase, so there are no customers to score");
     }
@@ -250,6 +203,60 @@ pub fn compute(log: &EventLog, timelines: &Timelines) -> Rfm {
         grid,
         customers_list,
     }
+}
+
+/// Collects recency, orders and revenue of every user with a purchase, and
+/// whether any purchase or refund had a price.
+fn customer_values(log: &EventLog, timelines: &Timelines, end: i64) -> (Vec<Values>, bool) {
+    let purchases_have_orders = log
+        .events
+        .iter()
+        .filter(|event| event.kind == EventKind::Purchase)
+        .all(|event| event.order != NONE);
+    let mut values = Vec::new();
+    let mut priced = false;
+    for user in 0..timelines.users() {
+        let start = timelines.starts[user];
+        let mut last_purchase = None;
+        let mut orders: Vec<u32> = Vec::new();
+        let mut revenue = 0.0f64;
+        let mut user_priced = false;
+        for (offset, &index) in timelines.of_user(user).iter().enumerate() {
+            let event = &log.events[index as usize];
+            let amount = f64::from(event.amount());
+            match event.kind {
+                EventKind::Purchase => {
+                    last_purchase = Some(event.time);
+                    let order = if purchases_have_orders {
+                        event.order
+                    } else {
+                        timelines.session_of[start + offset]
+                    };
+                    orders.push(order);
+                    if amount.is_finite() {
+                        revenue += amount;
+                        user_priced = true;
+                    }
+                }
+                EventKind::Refund if amount.is_finite() => {
+                    revenue -= amount.abs();
+                    user_priced = true;
+                }
+                _ => {}
+            }
+        }
+        let Some(last) = last_purchase else { continue };
+        orders.sort_unstable();
+        orders.dedup();
+        priced |= user_priced;
+        values.push(Values {
+            user,
+            recency_ms: end - last,
+            orders: orders.len(),
+            monetary: user_priced.then_some(revenue),
+        });
+    }
+    (values, priced)
 }
 
 /// Scores values 1 to 5 by rank: the lowest fifth gets 1. Equal values get

@@ -32,13 +32,13 @@ pub struct Report {
     pub retention: Retention,
     /// Recency, frequency and monetary scores of buying customers.
     pub rfm: Rfm,
-    /// How the file was read: columns, mapping, rejected-row examples.
+    /// Reading details: columns, mapping, rejected-row examples.
     pub input: InputDetails,
     /// Behavior sentences of the most active users.
     pub sentences: Vec<String>,
 }
 
-/// How the file was read.
+/// Reading details of the input file.
 #[derive(Clone, Debug, Serialize)]
 pub struct InputDetails {
     pub file: String,

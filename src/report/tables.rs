@@ -13,7 +13,7 @@ pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
     ]
 }
 
-/// One row per listed customer.
+/// Renders one row per listed customer.
 fn rfm_csv(report: &Report) -> String {
     let mut out = String::from("user,recency_days,orders,monetary,r,f,m,segment\n");
     for customer in &report.rfm.customers_list {
@@ -37,7 +37,7 @@ fn rfm_csv(report: &Report) -> String {
     out
 }
 
-/// One row per cohort and period offset.
+/// Renders one row per cohort and period offset.
 fn cohorts_csv(report: &Report) -> String {
     let mut out = String::from("period,cohort,users,offset,active,retention\n");
     for table in &report.retention.cohorts {
@@ -90,7 +90,7 @@ fn funnel_csv(report: &Report) -> String {
     out
 }
 
-/// Quotes a field when it holds a comma, quote or line break. A leading
+/// Quotes a field when it contains a comma, quote or line break. A leading
 /// `=`, `+`, `-` or `@` gets a `'` so spreadsheets do not run it as a
 /// formula.
 pub fn csv_field(value: &str) -> String {
