@@ -117,17 +117,7 @@ pub fn compute(log: &EventLog, timelines: &Timelines) -> Paths {
     let step_matrix = step_counts
         .iter()
         .zip(&step_users)
-        .map(|(row, &users)| {
-            row.iter()
-                .map(|&count| {
-                    if users == 0 {
-                        0.0
-                    } else {
-                        count as f64 / users as f64
-                    }
-                })
-                .collect()
-        })
+        .map(|(row, &users)| shares(row, users))
         .collect();
 
     Paths {
@@ -189,18 +179,7 @@ fn transitions(
     });
     let probabilities = counts
         .iter()
-        .map(|row| {
-            let total: usize = row.iter().sum();
-            row.iter()
-                .map(|&count| {
-                    if total == 0 {
-                        0.0
-                    } else {
-                        count as f64 / total as f64
-                    }
-                })
-                .collect()
-        })
+        .map(|row| shares(row, row.iter().sum()))
         .collect();
     let mut states = Vec::with_capacity(size);
     states.push("start".to_string());
@@ -211,6 +190,20 @@ fn transitions(
         counts,
         probabilities,
     }
+}
+
+/// Divides each count by `total`; all zeros when `total` is 0.
+fn shares(counts: &[usize], total: usize) -> Vec<f64> {
+    counts
+        .iter()
+        .map(|&count| {
+            if total == 0 {
+                0.0
+            } else {
+                count as f64 / total as f64
+            }
+        })
+        .collect()
 }
 
 /// Returns the categories with the most events, most first.
