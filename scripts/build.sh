@@ -7,6 +7,18 @@
 # Run scripts/setup.sh first; it installs the pinned wasm-bindgen-cli.
 set -euo pipefail
 
+# --page-only skips the native CLI, for callers that use the debug build.
+build_cli=1
+for argument in "$@"; do
+  case "$argument" in
+    --page-only) build_cli=0 ;;
+    *)
+      echo "build: unknown option $argument; expected --page-only" >&2
+      exit 2
+      ;;
+  esac
+done
+
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 if [[ -d "$HOME/.cargo/bin" && ":$PATH:" != *":$HOME/.cargo/bin:"* ]]; then
@@ -115,8 +127,10 @@ else
   note "$echarts_source not found (run scripts/setup.sh): www/vendor/ left as it is"
 fi
 
-step "Native CLI (cargo build --release --bin behavior-lens)"
-cargo build --release --bin behavior-lens
-note "target/release/behavior-lens: $(file_size target/release/behavior-lens) bytes"
+if [[ "$build_cli" == 1 ]]; then
+  step "Native CLI (cargo build --release --bin behavior-lens)"
+  cargo build --release --bin behavior-lens
+  note "target/release/behavior-lens: $(file_size target/release/behavior-lens) bytes"
+fi
 
 step "Build complete"

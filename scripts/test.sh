@@ -3,7 +3,8 @@
 #   1. native: cargo test --all-targets, then the doc tests
 #   2. wasm:   cargo test --target wasm32-unknown-unknown, run under Node by
 #              wasm-bindgen-test-runner
-#   3. build:  scripts/build.sh (release wasm module and native CLI)
+#   3. build:  scripts/build.sh --page-only (release wasm module; the
+#              tests compare it with the debug CLI that step 1 built)
 #   4. node:    tests/node/*.test.mjs, the wasm report against the CLI's
 #   5. browser: node --test tests/browser/*.test.mjs in headless Chromium
 #
@@ -40,8 +41,8 @@ RUSTFLAGS='-C target-feature=+simd128 --cfg getrandom_backend="wasm_js"' \
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test --target wasm32-unknown-unknown "${wasm_targets[@]}"
 
-step "Release build (scripts/build.sh) [$(elapsed)]"
-bash scripts/build.sh
+step "Release wasm build (scripts/build.sh --page-only) [$(elapsed)]"
+bash scripts/build.sh --page-only
 
 step "Report parity under Node and browser tests in headless Chromium [$(elapsed)]"
 node --test tests/node/*.test.mjs tests/browser/*.test.mjs

@@ -3,11 +3,11 @@
 // They serve www/ with scripts/serve.mjs on a free 127.0.0.1 port, load each
 // real log from tests/data through the page's file input and compare the
 // page's summary with `behavior-lens inspect FILE --json` from the native
-// release CLI. Every request made by the page and its workers is recorded,
+// CLI. Every request made by the page and its workers is recorded,
 // and the run fails if any of them goes to an origin other than the
 // server's.
 //
-// Needs: scripts/build.sh (www/pkg/ and target/release/behavior-lens),
+// Needs: scripts/build.sh (www/pkg/) and `cargo build` (target/debug/behavior-lens),
 // npm ci (playwright-core) and /usr/bin/chromium.
 
 import assert from 'node:assert/strict';
@@ -29,7 +29,9 @@ const execFileAsync = promisify(execFile);
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const WWW_ROOT = path.join(REPO_ROOT, 'www');
-const CLI_PATH = path.join(REPO_ROOT, 'target/release/behavior-lens');
+// The debug CLI that `cargo test` builds computes the same numbers as the
+// release one.
+const CLI_PATH = path.join(REPO_ROOT, process.env.BEHAVIOR_LENS_CLI ?? 'target/debug/behavior-lens');
 const CHROMIUM_PATH = '/usr/bin/chromium';
 
 // Real public logs, each in a different source format.
