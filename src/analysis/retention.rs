@@ -9,6 +9,10 @@ use serde::Serialize;
 const DAY_MS: i64 = 86_400_000;
 /// Cohorts kept per table, most recent last.
 const MAX_COHORTS: usize = 24;
+/// Most periods a cohort table may span: two years of days, five years of
+/// weeks, fifty years of months. Beyond that a table would be mostly empty
+/// columns, and a log spanning centuries holds broken timestamps.
+const MAX_PERIODS: i64 = 731;
 /// Users listed as churn risks.
 const AT_RISK_LISTED: usize = 50;
 
@@ -250,6 +254,24 @@ fn cohort_table(
                     Period::Week => "week",
                     Period::Month => "month",
                 }
+            )),
+            cohorts: Vec::new(),
+        };
+    }
+    let limit = match period {
+        Period::Day => MAX_PERIODS,
+        Period::Week => 261,
+        Period::Month => 600,
+    };
+    if end - start + 1 > limit {
+        return CohortTable {
+            period,
+            note: Some(format!(
+                "the log spans {} {name} periods ({} to {}), more than the {limit} a {name} \
+                 table shows; check the log for wrong timestamps if that span is unexpected",
+                end - start + 1,
+                format_date(first),
+                format_date(last)
             )),
             cohorts: Vec::new(),
         };

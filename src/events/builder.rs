@@ -209,6 +209,7 @@ impl Builder {
         self.warn_out_of_order();
         self.warn_other_labels();
         self.warn_dominant_user();
+        self.warn_long_span();
         self.log.session_source = pick_session_source(&self.log);
         self.log.events.shrink_to_fit();
         for interner in [
@@ -353,6 +354,27 @@ impl Builder {
             "{total} events have labels outside the canonical types and count as 'other': {}",
             listed.join(", ")
         ));
+    }
+
+    /// Flags a log whose times span more than 50 years: a shop's export
+    /// that long usually holds mistyped or zero timestamps.
+    fn warn_long_span(&mut self) {
+        if self.log.time_basis != TimeBasis::Absolute {
+            return;
+        }
+        let times = self.log.events.iter().map(|event| event.time);
+        let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
+            return;
+        };
+        let years = (last - first) as f64 / (365.25 * 86_400_000.0);
+        if years > 50.0 {
+            self.log.diagnostics.warn(format!(
+                "times span {years:.0} years, from {} to {}; check the log for wrong or \
+                 placeholder timestamps",
+                super::time::format_date(first),
+                super::time::format_date(last)
+            ));
+        }
     }
 
     fn warn_dominant_user(&mut self) {
