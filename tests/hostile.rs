@@ -123,6 +123,31 @@ fn all_rows_rejected_names_the_first() {
 }
 
 #[test]
+fn unclosed_quote_names_swallowed_lines() {
+    let mut text = String::from("user,item,event,time\n");
+    for row in 0..10 {
+        if row == 4 {
+            text.push_str("u4,\"A,view,1569888000\n");
+        } else {
+            text.push_str(&format!("u{row},A,view,1569888000\n"));
+        }
+    }
+    let log = read(text.as_bytes()).expect("the rows before the quote read");
+    assert_eq!(log.events.len(), 4);
+    assert_eq!(log.diagnostics.rejected, 1);
+    let example = &log.diagnostics.examples[0];
+    assert_eq!(example.line, 6);
+    assert_eq!(example.reason, "quoted field runs across lines");
+    let warning = log
+        .diagnostics
+        .warnings
+        .iter()
+        .find(|w| w.contains("read as one row"))
+        .expect("a warning about the swallowed lines");
+    assert!(warning.starts_with("lines 6 to 11 were read as one row"), "{warning}");
+}
+
+#[test]
 fn unterminated_quote_does_not_panic() {
     let result = read(b"user,item,event,time\nu1,\"A,view,1569888000\nu2,B,view,1569888000\n");
     if let Ok(log) = result {

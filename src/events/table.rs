@@ -440,6 +440,31 @@ impl Plan {
         let fields = &row.fields;
         builder.note_row(row.raw);
         let line = row.line;
+        let spanned_lines = row.raw.matches('\n').count();
+        if fields.len() != self.width && spanned_lines > 0 {
+            // A quote opened but never closed swallows the lines after it
+            // into one field; say how many, so no row vanishes unseen.
+            let last_line = line + spanned_lines;
+            let expected = format!(
+                "{} fields; a quote opened in this row is closed only at line {last_line} or \
+                 never, so lines {line} to {last_line} were read as one row",
+                self.width
+            );
+            builder.diagnostics().reject(
+                RejectKind::UnclosedQuote,
+                line,
+                0,
+                "",
+                &fields.joined(),
+                &expected,
+            );
+            builder.diagnostics().warn(format!(
+                "lines {line} to {last_line} were read as one row because a quoted field \
+                 starting on line {line} has no closing quote where expected; fix the quote and \
+                 read the file again"
+            ));
+            return;
+        }
         if fields.len() < self.width {
             let kind = if row.last_without_newline {
                 RejectKind::Truncated
