@@ -366,13 +366,17 @@ fn paths_small_log_by_hand() {
 #[test]
 fn retention_far_apart_dates_stay_small() {
     use behavior_lens::analysis::retention::{self, RetentionOptions};
-    let text = "user,item,event,time\nu1,A,view,2000-01-01\nu2,A,view,2000-01-02\nu1,A,view,9999-12-31\n";
+    let text =
+        "user,item,event,time\nu1,A,view,2000-01-01\nu2,A,view,2000-01-02\nu1,A,view,9999-12-31\n";
     let log = ingest("far.csv", text.as_bytes(), &IngestOptions::default()).expect("reads");
     let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
     let result = retention::compute(&log, &timelines, &RetentionOptions::default());
     for table in &result.cohorts {
         assert!(table.cohorts.is_empty(), "{:?}", table.period);
-        assert!(table.note.as_deref().is_some_and(|note| note.contains("wrong timestamps")));
+        assert!(table
+            .note
+            .as_deref()
+            .is_some_and(|note| note.contains("wrong timestamps")));
     }
     assert!(result.lifecycle.is_empty());
 }

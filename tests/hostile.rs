@@ -144,7 +144,10 @@ fn unclosed_quote_names_swallowed_lines() {
         .iter()
         .find(|w| w.contains("read as one row"))
         .expect("a warning about the swallowed lines");
-    assert!(warning.starts_with("lines 6 to 11 were read as one row"), "{warning}");
+    assert!(
+        warning.starts_with("lines 6 to 11 were read as one row"),
+        "{warning}"
+    );
 }
 
 #[test]

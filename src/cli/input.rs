@@ -23,7 +23,7 @@ pub struct InputArgs {
     pub encoding: String,
     /// Zone for times written without an offset (IANA name such as
     /// Asia/Shanghai, or an offset such as +08:00).
-    #[arg(long, default_value = "UTC")]
+    #[arg(long, default_value = "UTC", allow_hyphen_values = true)]
     pub timezone: String,
     /// Read slash dates as D/M/YYYY instead of M/D/YYYY.
     #[arg(long)]
@@ -33,7 +33,7 @@ pub struct InputArgs {
     pub keep_duplicates: bool,
     /// Inactivity that ends a session, in minutes, when the log has no
     /// session or order column.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, allow_hyphen_values = true)]
     pub session_gap: f64,
 }
 

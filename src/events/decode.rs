@@ -35,6 +35,31 @@ impl EncodingChoice {
     }
 }
 
+/// Recognizes UTF-16 text without a byte-order mark: in its first bytes,
+/// ASCII characters leave a zero in every other byte.
+pub fn sniff_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(512) & !1];
+    if head.len() < 4 {
+        return None;
+    }
+    let pairs = head.len() / 2;
+    let zero_at = |offset: usize| {
+        head.iter()
+            .skip(offset)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let (even, odd) = (zero_at(0), zero_at(1));
+    if odd * 10 >= pairs * 9 && even * 10 <= pairs {
+        Some(UTF_16LE)
+    } else if even * 10 >= pairs * 9 && odd * 10 <= pairs {
+        Some(UTF_16BE)
+    } else {
+        None
+    }
+}
+
 /// Decodes `bytes`. Valid UTF-8 is borrowed without a copy.
 pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
@@ -62,6 +87,24 @@ pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
             decoded.encoding = "utf-8-bom".to_string();
         }
         return decoded;
+    }
+    if let Some(encoding) = sniff_utf16(bytes) {
+        let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
+        let name = if encoding == UTF_16LE {
+            "utf-16le"
+        } else {
+            "utf-16be"
+        };
+        let damaged = if had_errors {
+            damaged_line_numbers(&text)
+        } else {
+            Vec::new()
+        };
+        return Decoded {
+            text: Cow::Owned(text.into_owned()),
+            encoding: name.to_string(),
+            damaged_lines: damaged,
+        };
     }
     decode_without_bom(bytes, choice)
 }
@@ -171,6 +214,21 @@ mod tests {
         let decoded = decode(&bytes, EncodingChoice::Auto);
         assert_eq!(decoded.text, "用户,商品\n张三,手机\n");
         assert_eq!(decoded.encoding, "mixed (utf-8, gb18030)");
+    }
+
+    #[test]
+    fn utf16_without_bom_is_sniffed() {
+        let mut little = Vec::new();
+        let mut big = Vec::new();
+        for unit in "user,item\nu1,A\n".encode_utf16() {
+            little.extend_from_slice(&unit.to_le_bytes());
+            big.extend_from_slice(&unit.to_be_bytes());
+        }
+        let decoded = decode(&little, EncodingChoice::Auto);
+        assert_eq!(decoded.text, "user,item\nu1,A\n");
+        assert_eq!(decoded.encoding, "utf-16le");
+        assert_eq!(decode(&big, EncodingChoice::Auto).encoding, "utf-16be");
+        assert!(sniff_utf16(b"plain,ascii\n").is_none());
     }
 
     #[test]

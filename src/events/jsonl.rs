@@ -48,13 +48,17 @@ pub(super) fn read(
                 continue;
             }
             Err(error) => {
+                // serde_json names line 1 of the one line it was given; the
+                // rejection carries the file's line and the column instead.
+                let message = error.to_string();
+                let detail = message.split(" at line ").next().unwrap_or(&message);
                 builder.diagnostics().reject(
                     RejectKind::InvalidJson,
                     line_number,
                     error.column(),
                     "",
                     trimmed,
-                    &format!("one JSON object per line ({error})"),
+                    &format!("one JSON object per line ({detail})"),
                 );
                 continue;
             }

@@ -228,9 +228,14 @@ pub fn ingest_with_progress(
     };
     log.encoding = decoded.encoding.clone();
     if !decoded.damaged_lines.is_empty() {
+        let what = match options.encoding {
+            EncodingChoice::Utf8 => "that are not valid UTF-8 (try --encoding auto or gb18030)",
+            EncodingChoice::Gb18030 => "that are not valid GB18030 (try --encoding auto or utf-8)",
+            EncodingChoice::Auto => "that are neither UTF-8 nor GB18030",
+        };
         log.diagnostics.warn(format!(
-            "{} lines hold bytes that are neither UTF-8 nor GB18030 (first at line {}); those \
-             bytes were replaced by U+FFFD",
+            "{} lines have bytes {what}, first at line {}; those bytes were replaced by U+FFFD, \
+             so ids that differ only there now look alike",
             decoded.damaged_lines.len(),
             decoded.damaged_lines[0]
         ));
@@ -304,9 +309,12 @@ fn check_is_text(file: &str, bytes: &[u8]) -> Result<(), IngestError> {
     if bytes.starts_with(b"%PDF") {
         return Err(not_text("it is a PDF document; export the data as CSV"));
     }
-    let has_utf16_bom = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+    // UTF-16 text has NUL bytes in every ASCII character.
+    let is_utf16 = bytes.starts_with(&[0xFF, 0xFE])
+        || bytes.starts_with(&[0xFE, 0xFF])
+        || decode::sniff_utf16(bytes).is_some();
     let head = &bytes[..bytes.len().min(8192)];
-    if !has_utf16_bom {
+    if !is_utf16 {
         if let Some(offset) = memchr::memchr(0, head) {
             return Err(not_text(&format!(
                 "NUL byte at offset {offset}; expected a text log (CSV, TSV, JSON Lines or behavior sentences)"
