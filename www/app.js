@@ -49,6 +49,11 @@ function showError(message) {
   const body = document.createElement('p');
   body.textContent = message;
   panel.append(title, body);
+  if (message.includes('--map')) {
+    const hint = document.createElement('p');
+    hint.textContent = t('mapHint');
+    panel.append(hint);
+  }
   panel.hidden = false;
 }
 
@@ -110,6 +115,10 @@ async function analyzeFile(file, options = {}) {
     const report = await result;
     api.report = report;
     renderReport(report);
+    if (!report.input.mapping_unsure) {
+      $('#mapping-form').hidden = true;
+      $('#options-hint').hidden = true;
+    }
     if (report.input.mapping_unsure) {
       const mapping = Object.fromEntries(
         report.input.mapping.map((entry) => [entry.field, report.input.columns.indexOf(entry.column)]),
@@ -121,6 +130,9 @@ async function analyzeFile(file, options = {}) {
     return report;
   } catch (error) {
     hideProgress();
+    // The panels below still show the previous file; hide them so they are
+    // not read as this file's results.
+    for (const id of REPORT_PANELS) $(id).hidden = true;
     showError(error.message);
     if (error.preview) {
       showMappingForm(error.preview.columns, Object.fromEntries(error.preview.mapping));
@@ -194,6 +206,16 @@ function readOptions() {
 
 const api = { analyzeFile, report: null };
 window.behaviorLens = api;
+
+const REPORT_PANELS = [
+  '#overview',
+  '#funnel-panel',
+  '#paths-panel',
+  '#retention-panel',
+  '#rfm-panel',
+  '#quality',
+  '#sentences-panel',
+];
 
 const numberFormat = () => new Intl.NumberFormat(lang === 'zh' ? 'zh-CN' : 'en-US');
 
@@ -286,10 +308,7 @@ function renderReport(report) {
   renderRetention(report.retention);
   renderRfm(report.rfm);
   renderPaths(report.paths);
-  const panels = ['#overview', '#funnel-panel', '#paths-panel', '#retention-panel', '#rfm-panel', '#quality'];
-  for (const id of [...panels, '#sentences-panel']) {
-    $(id).hidden = false;
-  }
+  for (const id of REPORT_PANELS) $(id).hidden = false;
 }
 
 /** Formats a duration in seconds as `45 s`, `12 min`, `3.5 h` or `2.1 d`. */
@@ -672,6 +691,9 @@ $('#try-sample').addEventListener('click', async () => {
     analyzeFromUi(new File([blob], 'rees46-2019-oct-head.csv', { type: 'text/csv' }));
   } catch (error) {
     hideProgress();
+    // The panels below still show the previous file; hide them so they are
+    // not read as this file's results.
+    for (const id of REPORT_PANELS) $(id).hidden = true;
     showError(error.message);
     setStatus('error');
   }
