@@ -51,7 +51,7 @@ impl InputArgs {
         }
     }
 
-    /// The file name shown in messages: the path as given.
+    /// Returns the file name shown in messages: the path as given.
     pub fn display_name(&self) -> String {
         self.file.display().to_string()
     }

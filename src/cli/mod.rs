@@ -1,5 +1,5 @@
 //! Subcommands of the native binary. Each parses its arguments, calls the
-//! library, and prints; none holds analysis logic.
+//! library, and prints; none contains analysis logic.
 
 pub mod analyze;
 pub mod convert;

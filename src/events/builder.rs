@@ -356,8 +356,8 @@ impl Builder {
         ));
     }
 
-    /// Flags a log whose times span more than 50 years: a shop's export
-    /// that long usually holds mistyped or zero timestamps.
+    /// Flags a log whose times span more than 50 years, because a shop's
+    /// export that long usually has mistyped or zero timestamps.
     fn warn_long_span(&mut self) {
         if self.log.time_basis != TimeBasis::Absolute {
             return;

@@ -1,12 +1,12 @@
-//! What ingestion found wrong: rejected rows by reason, with examples, and
-//! warnings about data damage.
+//! Ingestion findings: rejected rows by reason, with examples, and warnings
+//! about data damage.
 
 use serde::Serialize;
 
 /// How many rejected rows are kept in full as examples.
 const MAX_EXAMPLES: usize = 20;
 
-/// Why a row was rejected, without its position.
+/// Reason a row was rejected, without its position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RejectKind {
     MissingUser,

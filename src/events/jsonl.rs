@@ -79,8 +79,8 @@ pub(super) fn read(
     Ok(builder.finish())
 }
 
-/// Which key feeds which field. Keys are mapped like table headers, and
-/// the mapping is redone whenever an object brings a key not seen before.
+/// Key-to-field mapping. Keys are mapped like table headers, and the
+/// mapping is redone whenever an object brings a key not seen before.
 #[derive(Default)]
 struct KeyMap {
     names: Vec<String>,

@@ -1,7 +1,7 @@
 //! Ingestion: the bytes of a merchant's log become validated events in one
 //! canonical model, with every rejected row counted and explained.
 //!
-//! This layer knows nothing of timelines, models or reports.
+//! This layer does not depend on timelines, models or reports.
 
 mod builder;
 mod decode;
@@ -61,7 +61,7 @@ impl Event {
     }
 }
 
-/// What the times of a log mean.
+/// Meaning of a log's times.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimeBasis {
@@ -74,7 +74,7 @@ pub enum TimeBasis {
     SequenceOnly,
 }
 
-/// Where session ids come from.
+/// Source of session ids.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionSource {
@@ -155,7 +155,7 @@ pub struct EventLog {
     /// Name shown in reports (`taobao-userbehavior`, `csv`, `tsv`, ...).
     pub format_name: String,
     pub encoding: String,
-    /// Why this format was picked.
+    /// Reason this format was picked.
     pub detection_reason: String,
     /// Header names (or `column N`).
     pub columns: Vec<String>,

@@ -443,7 +443,8 @@ impl Plan {
         let spanned_lines = row.raw.matches('\n').count();
         if fields.len() != self.width && spanned_lines > 0 {
             // A quote opened but never closed swallows the lines after it
-            // into one field; say how many, so no row vanishes unseen.
+            // into one field. The warning counts them, so no row vanishes
+            // unseen.
             let last_line = line + spanned_lines;
             let expected = format!(
                 "{} fields; a quote opened in this row is closed only at line {last_line} or \

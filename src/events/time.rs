@@ -91,8 +91,9 @@ pub const MIN_TIME_MS: i64 = -62_135_596_800_000;
 /// Latest accepted instant, 9999-12-31T23:59:59.999Z, in Unix milliseconds.
 pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
-/// Returns whether `ms` lies in years 1 to 9999, the range every reader
-/// accepts, so differences between times never overflow.
+/// Returns whether `ms` lies in years 1 to 9999. Table and JSON Lines
+/// readers reject times outside this range, and the other readers bound
+/// their gaps, so differences between times fit in an i64.
 pub fn in_range(ms: i64) -> bool {
     (MIN_TIME_MS..=MAX_TIME_MS).contains(&ms)
 }
