@@ -111,6 +111,8 @@ describe('Behavior Lens page', () => {
   let appOrigin;
   let hostServer;
   let hostPageUrl;
+  let portalServer;
+  let portalOrigin;
   let blockingProxy;
   let hostDir;
   let userDataDir;
@@ -148,6 +150,12 @@ describe('Behavior Lens page', () => {
     ({ server: hostServer, url: hostUrl } = await startServer({ root: hostDir, port: 0 }));
     hostPageUrl = new URL('embed.html', hostUrl).href;
 
+    // A third origin serves www/examples/embed.html, the documented host
+    // page that drives the app with postMessage.
+    let portalUrl;
+    ({ server: portalServer, url: portalUrl } = await startServer({ root: WWW_ROOT, port: 0 }));
+    portalOrigin = new URL(portalUrl).origin;
+
     blockingProxy = await startBlockingProxy();
 
     userDataDir = await mkdtemp(path.join(os.tmpdir(), 'behavior-lens-chromium-'));
@@ -174,7 +182,7 @@ describe('Behavior Lens page', () => {
 
   after(async () => {
     await context?.close();
-    for (const server of [appServer, hostServer, blockingProxy?.proxy]) {
+    for (const server of [appServer, hostServer, portalServer, blockingProxy?.proxy]) {
       if (server) {
         await closeServer(server);
       }
@@ -358,6 +366,33 @@ describe('Behavior Lens page', () => {
     }
   });
 
+  test('portal drives the app with postMessage', async () => {
+    const portal = await context.newPage();
+    watchPage(portal);
+    try {
+      const portalPage = new URL('examples/embed.html', portalOrigin);
+      portalPage.searchParams.set('app', new URL('index.html', appUrl).href);
+      await portal.goto(portalPage.href);
+      assert.notEqual(portalOrigin, appOrigin);
+      await portal.waitForFunction(() => document.body.dataset.frame === 'ready', null, {
+        timeout: READY_TIMEOUT_MS,
+      });
+      const log = 'tests/data/tianchi-mobile-sample/sample_user_behavior.csv';
+      await portal.setInputFiles('#portal-file', path.join(REPO_ROOT, log));
+      await portal.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.frame), null, {
+        timeout: ANALYSIS_TIMEOUT_MS,
+      });
+      const frameState = await portal.evaluate(() => document.body.dataset.frame);
+      const status = await portal.textContent('#portal-status');
+      assert.equal(frameState, 'done', `portal status: ${status}`);
+      const report = await portal.evaluate(() => window.lastReport);
+      const expected = await inspectWithCli(log);
+      assert.deepEqual(report.summary, expected);
+    } finally {
+      await portal.close();
+    }
+  });
+
   // Runs last, so it covers the requests of every test above.
   test('no request leaves the app origin', (t) => {
     assert.ok(
@@ -369,6 +404,11 @@ describe('Behavior Lens page', () => {
         return false;
       }
       if (url === hostPageUrl) {
+        return false;
+      }
+      // The portal's own page and script are the embedding host's, not the
+      // app's.
+      if (new URL(url).origin === portalOrigin && new URL(url).pathname.startsWith('/examples/')) {
         return false;
       }
       return new URL(url).origin !== appOrigin;
