@@ -234,3 +234,20 @@ fn extreme_times_rejected_not_overflowed() {
     assert_eq!(log.events.len(), 2);
     assert_eq!(log.diagnostics.rejected, 2);
 }
+
+#[test]
+fn huge_id_stays_out_of_report() {
+    let mut bytes = b"user,item,event,time\nu1,".to_vec();
+    bytes.extend(std::iter::repeat_n(b'A', 1_000_000));
+    bytes.extend_from_slice(b",view,1569888000\nu1,B,purchase,1569888060\n");
+    let report = behavior_lens::pipeline::analyze(
+        "huge-id.csv",
+        &bytes,
+        &behavior_lens::pipeline::AnalyzeOptions::default(),
+        &mut |_, _| {},
+    )
+    .expect("analyzes");
+    let json = serde_json::to_string(&report).expect("serializes");
+    assert!(json.len() < 20_000, "report is {} bytes", json.len());
+    assert!(report.sentences[0].contains('…'));
+}

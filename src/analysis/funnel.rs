@@ -8,7 +8,7 @@
 //! so one pass over a timeline finds the furthest step
 //! (`O(events x steps)`).
 
-use crate::events::{EventKind, EventLog, NONE};
+use crate::events::{display_name, EventKind, EventLog, NONE};
 use crate::timeline::Timelines;
 use serde::Serialize;
 
@@ -231,14 +231,14 @@ pub fn compute(log: &EventLog, timelines: &Timelines, options: &FunnelOptions) -
             timelines,
             options,
             |event| event.category,
-            |id| log.categories.name(id).to_string(),
+            |id| display_name(log.categories.name(id)),
         ),
         by_brand: breakdown(
             log,
             timelines,
             options,
             |event| event.brand,
-            |id| log.brands.name(id).to_string(),
+            |id| display_name(log.brands.name(id)),
         ),
     }
 }

@@ -1,7 +1,7 @@
 //! Paths: how users move between event types and between top categories,
 //! the most common session paths, and what users do at each step.
 
-use crate::events::{EventKind, EventLog, NONE};
+use crate::events::{display_name, EventKind, EventLog, NONE};
 use crate::timeline::Timelines;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -64,7 +64,7 @@ pub fn compute(log: &EventLog, timelines: &Timelines) -> Paths {
     let category_transitions = (!top.is_empty()).then(|| {
         let mut names: Vec<String> = top
             .iter()
-            .map(|&id| log.categories.name(id).to_string())
+            .map(|&id| display_name(log.categories.name(id)))
             .collect();
         names.push("other".into());
         let other = top.len();

@@ -2,7 +2,7 @@
 //! resurrecting, dormant users per period) and churn by recency.
 
 use crate::events::time::{civil_from_days, format_date, format_iso};
-use crate::events::{EventLog, TimeBasis};
+use crate::events::{display_name, EventLog, TimeBasis};
 use crate::timeline::Timelines;
 use serde::Serialize;
 
@@ -384,7 +384,7 @@ fn churn(log: &EventLog, timelines: &Timelines, window: i64, end: i64) -> Churn 
         .into_iter()
         .take(AT_RISK_LISTED)
         .map(|(recency, user, events, last_time)| ChurnRisk {
-            user: log.users.name(user as u32).to_string(),
+            user: display_name(log.users.name(user as u32)),
             last_event: format_iso(last_time),
             recency_days: recency as f64 / DAY_MS as f64,
             events,

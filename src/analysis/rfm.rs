@@ -6,7 +6,7 @@
 //! revenue minus refunds. Segments come from the recency and frequency
 //! scores alone, so they exist even when the log has no prices.
 
-use crate::events::{EventKind, EventLog, TimeBasis, NONE};
+use crate::events::{display_name, EventKind, EventLog, TimeBasis, NONE};
 use crate::timeline::Timelines;
 use serde::Serialize;
 
@@ -166,7 +166,7 @@ pub fn compute(log: &EventLog, timelines: &Timelines) -> Rfm {
         let segment = Segment::from_scores(r[index], f[index]);
         grid[r[index] as usize - 1][f[index] as usize - 1] += 1;
         customers_list.push(CustomerRfm {
-            user: log.users.name(value.user as u32).to_string(),
+            user: display_name(log.users.name(value.user as u32)),
             recency_days: value.recency_ms as f64 / DAY_MS,
             orders: value.orders,
             monetary: value.monetary,

@@ -36,6 +36,18 @@ impl Default for Interner {
     }
 }
 
+/// Longest id text shown in reports and sentences, in characters.
+pub const MAX_DISPLAY_CHARS: usize = 80;
+
+/// Returns `name` cut to [`MAX_DISPLAY_CHARS`] characters, ending in `…`
+/// when cut, so one pathological id cannot bloat a report.
+pub fn display_name(name: &str) -> String {
+    match name.char_indices().nth(MAX_DISPLAY_CHARS) {
+        None => name.to_string(),
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+    }
+}
+
 /// Returns the value of a decimal id that prints back to the same text:
 /// 1 to 19 digits with no leading zero (or exactly `0`).
 #[inline]
@@ -174,6 +186,15 @@ mod tests {
         assert_eq!(interner.get("b"), Some(1));
         assert_eq!(interner.get("c"), None);
         assert_eq!(interner.name(NONE), "");
+    }
+
+    #[test]
+    fn long_names_are_cut_for_display() {
+        assert_eq!(display_name("short"), "short");
+        let long = "长".repeat(100);
+        let shown = display_name(&long);
+        assert_eq!(shown.chars().count(), MAX_DISPLAY_CHARS + 1);
+        assert!(shown.ends_with('…'));
     }
 
     #[test]

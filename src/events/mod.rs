@@ -18,7 +18,7 @@ pub mod time;
 pub use decode::EncodingChoice;
 pub use detect::{Delimiter, EventRule, Format};
 pub use diagnostics::{Diagnostics, ReasonCount, Rejection};
-pub use interner::{Interner, NONE};
+pub use interner::{display_name, Interner, MAX_DISPLAY_CHARS, NONE};
 pub use kind::{classify_word, EventCodes, EventKind};
 pub use mapping::{parse_mapping_spec, Field, Mapping};
 pub use table::Preview;

@@ -10,7 +10,7 @@ use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::paths::{self, Paths};
 use crate::analysis::retention::{self, Retention, RetentionOptions};
 use crate::analysis::rfm::{self, Rfm};
-use crate::events::{EventLog, Rejection, SessionSource, TimeBasis};
+use crate::events::{display_name, EventLog, Rejection, SessionSource, TimeBasis};
 use crate::timeline::sentence::{self, Lang, SentenceOptions};
 use crate::timeline::Timelines;
 use serde::Serialize;
@@ -70,7 +70,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
         .into_iter()
         .map(|(field, column)| MappedColumn {
             field: field.as_str().to_string(),
-            column,
+            column: display_name(&column),
         })
         .collect();
     Report {
@@ -82,7 +82,7 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
         input: InputDetails {
             file: log.file_name.clone(),
             detection_reason: log.detection_reason.clone(),
-            columns: log.columns.clone(),
+            columns: log.columns.iter().map(|name| display_name(name)).collect(),
             mapping,
             mapping_unsure: log.mapping_unsure,
             duplicates_dropped: log.diagnostics.duplicates,

@@ -3,7 +3,7 @@
 //! the sentence reader of the ingestion layer.
 
 use super::Timelines;
-use crate::events::{EventKind, EventLog, NONE};
+use crate::events::{display_name, EventKind, EventLog, NONE};
 
 /// Output language.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -185,10 +185,11 @@ fn push_attributes(text: &mut String, log: &EventLog, category: u32, brand: u32,
     }
 }
 
-/// Keeps ids from breaking the sentence grammar: arrows, colons, brackets
-/// and line breaks become spaces.
+/// Keeps ids from breaking the sentence grammar: arrows, brackets, commas
+/// and line breaks become spaces, and long ids are cut for display.
 fn clean(name: &str) -> String {
-    name.replace("->", " ")
+    display_name(name)
+        .replace("->", " ")
         .replace(['→', '\n', '\r', '(', ')', '（', '）', ','], " ")
 }
 
