@@ -251,3 +251,13 @@ fn huge_id_stays_out_of_report() {
     assert!(json.len() < 20_000, "report is {} bytes", json.len());
     assert!(report.sentences[0].contains('…'));
 }
+
+#[test]
+fn inexact_json_number_ids_rejected() {
+    let bytes = b"{\"user\": 18446744073709551617, \"event\": \"view\", \"time\": 1569888000}\n{\"user\": 18446744073709551618, \"event\": \"view\", \"time\": 1569888000}\n{\"user\": 12, \"event\": \"view\", \"time\": 1569888000}\n{\"user\": 1.5, \"event\": \"view\", \"time\": 1569888000}\n";
+    let log = ingest("ids.jsonl", bytes, &IngestOptions::default()).expect("one good line");
+    assert_eq!(log.events.len(), 1);
+    assert_eq!(log.users.name(log.events[0].user), "12");
+    assert_eq!(log.diagnostics.rejected, 3);
+    assert_eq!(log.diagnostics.examples[0].column_name, "user");
+}

@@ -132,6 +132,31 @@ fn accept(
     options: &IngestOptions,
 ) {
     let get = |field: Field| value_text(keys.key(field).and_then(|key| object.get(key)));
+    // An id written as a JSON number beyond 64-bit integers, or with a
+    // fraction, has already lost digits when parsed, and two ids could
+    // merge; reject it rather than guess.
+    for field in [
+        Field::User,
+        Field::Item,
+        Field::Category,
+        Field::Session,
+        Field::Order,
+    ] {
+        let Some(key) = keys.key(field) else { continue };
+        if let Some(Value::Number(number)) = object.get(key) {
+            if !(number.is_u64() || number.is_i64()) {
+                builder.diagnostics().reject(
+                    RejectKind::InvalidNumber,
+                    line,
+                    1,
+                    key,
+                    &number.to_string(),
+                    "an id as a string, or as a whole number between -2^63 and 2^64",
+                );
+                return;
+            }
+        }
+    }
     let user = get(Field::User);
     let session = get(Field::Session);
     if user.is_empty() && session.is_empty() {
