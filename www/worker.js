@@ -1,5 +1,5 @@
-// The worker owns the WebAssembly instance, so parsing and analysis never
-// block the page. Messages in: {type: 'analyze', id, file, options}.
+// The worker owns the WebAssembly instance, so parsing and analysis run
+// off the page's main thread. Messages in: {type: 'analyze', id, file, options}.
 // Messages out: ready, progress, done (report JSON text) and error.
 
 import init, { Upload, version } from './pkg/behavior_lens.js';

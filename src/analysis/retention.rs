@@ -11,7 +11,7 @@ const DAY_MS: i64 = 86_400_000;
 const MAX_COHORTS: usize = 24;
 /// Most periods a cohort table may span: two years of days, five years of
 /// weeks, fifty years of months. Beyond that a table would be mostly empty
-/// columns, and a log spanning centuries holds broken timestamps.
+/// columns, and a log spanning centuries has broken timestamps.
 const MAX_PERIODS: i64 = 731;
 /// Users listed as churn risks.
 const AT_RISK_LISTED: usize = 50;

@@ -63,50 +63,39 @@ pub fn sniff_utf16(bytes: &[u8]) -> Option<&'static Encoding> {
 /// Decodes `bytes`. Valid UTF-8 is borrowed without a copy.
 pub fn decode(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {
     if let Some((encoding, bom_len)) = Encoding::for_bom(bytes) {
-        let body = &bytes[bom_len..];
         if encoding == UTF_16LE || encoding == UTF_16BE {
-            let (text, _, had_errors) = encoding.decode(bytes);
-            let name = if encoding == UTF_16LE {
-                "utf-16le"
-            } else {
-                "utf-16be"
-            };
-            let damaged = if had_errors {
-                damaged_line_numbers(&text)
-            } else {
-                Vec::new()
-            };
-            return Decoded {
-                text: Cow::Owned(text.into_owned()),
-                encoding: name.to_string(),
-                damaged_lines: damaged,
-            };
+            return decode_utf16(encoding, &bytes[bom_len..]);
         }
-        let mut decoded = decode_without_bom(body, choice);
+        let mut decoded = decode_without_bom(&bytes[bom_len..], choice);
         if decoded.encoding == "utf-8" {
             decoded.encoding = "utf-8-bom".to_string();
         }
         return decoded;
     }
     if let Some(encoding) = sniff_utf16(bytes) {
-        let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
-        let name = if encoding == UTF_16LE {
-            "utf-16le"
-        } else {
-            "utf-16be"
-        };
-        let damaged = if had_errors {
-            damaged_line_numbers(&text)
-        } else {
-            Vec::new()
-        };
-        return Decoded {
-            text: Cow::Owned(text.into_owned()),
-            encoding: name.to_string(),
-            damaged_lines: damaged,
-        };
+        return decode_utf16(encoding, bytes);
     }
     decode_without_bom(bytes, choice)
+}
+
+/// Decodes UTF-16 text that has no byte-order mark left in `body`.
+fn decode_utf16(encoding: &'static Encoding, body: &[u8]) -> Decoded<'static> {
+    let (text, had_errors) = encoding.decode_without_bom_handling(body);
+    let name = if encoding == UTF_16LE {
+        "utf-16le"
+    } else {
+        "utf-16be"
+    };
+    let damaged_lines = if had_errors {
+        damaged_line_numbers(&text)
+    } else {
+        Vec::new()
+    };
+    Decoded {
+        text: Cow::Owned(text.into_owned()),
+        encoding: name.to_string(),
+        damaged_lines,
+    }
 }
 
 fn decode_without_bom(bytes: &[u8], choice: EncodingChoice) -> Decoded<'_> {

@@ -36,7 +36,7 @@ impl Default for Interner {
     }
 }
 
-/// Longest id text shown in reports and sentences, in characters.
+/// Maximum id length shown in reports and sentences, in characters.
 pub const MAX_DISPLAY_CHARS: usize = 80;
 
 /// Returns `name` cut to [`MAX_DISPLAY_CHARS`] characters, ending in `…`
@@ -53,17 +53,10 @@ pub fn display_name(name: &str) -> String {
 #[inline]
 fn canonical_number(name: &str) -> Option<u64> {
     let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() > 19 || (bytes.len() > 1 && bytes[0] == b'0') {
+    if bytes.len() > 1 && bytes[0] == b'0' {
         return None;
     }
-    let mut value = 0u64;
-    for &byte in bytes {
-        if !byte.is_ascii_digit() {
-            return None;
-        }
-        value = value * 10 + u64::from(byte - b'0');
-    }
-    Some(value)
+    super::time::parse_u64(bytes)
 }
 
 /// Returns the string of `id` inside `buffer`.

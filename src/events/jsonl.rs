@@ -133,8 +133,8 @@ fn accept(
 ) {
     let get = |field: Field| value_text(keys.key(field).and_then(|key| object.get(key)));
     // An id written as a JSON number beyond 64-bit integers, or with a
-    // fraction, has already lost digits when parsed, and two ids could
-    // merge; reject it rather than guess.
+    // fraction, has already lost digits when parsed. Two ids could then
+    // merge, so the row is rejected.
     for field in [
         Field::User,
         Field::Item,

@@ -413,7 +413,8 @@ impl Cursor<'_> {
     }
 }
 
-fn parse_u64(bytes: &[u8]) -> Option<u64> {
+/// Parses 1 to 19 ASCII digits.
+pub(crate) fn parse_u64(bytes: &[u8]) -> Option<u64> {
     if bytes.is_empty() || bytes.len() > 19 {
         return None;
     }

@@ -482,7 +482,7 @@ impl KvCache {
     }
 }
 
-/// How [`Gpt2Model::pool`] turns per-token hidden states into one vector.
+/// Pooling rule of [`Gpt2Model::pool`] for turning per-token hidden states into one vector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pooling {
     /// Mean of the final-LayerNorm outputs over real tokens.
@@ -680,7 +680,7 @@ impl Gpt2Model {
         &self.device
     }
 
-    /// Returns whether any linear layer holds quantized weights.
+    /// Returns whether any linear layer has quantized weights.
     pub fn is_quantized(&self) -> bool {
         self.lm_head.is_quantized()
             || self.blocks.iter().any(|block| {
