@@ -185,9 +185,9 @@ mod tests {
     fn long_names_are_cut_for_display() {
         assert_eq!(display_name("short"), "short");
         let long = "长".repeat(100);
-        let shown = display_name(&long);
-        assert_eq!(shown.chars().count(), MAX_DISPLAY_CHARS + 1);
-        assert!(shown.ends_with('…'));
+        let displayed = display_name(&long);
+        assert_eq!(displayed.chars().count(), MAX_DISPLAY_CHARS + 1);
+        assert!(displayed.ends_with('…'));
     }
 
     #[test]

@@ -199,13 +199,13 @@ fn accept(
         }
     };
     let Some(time) = time else {
-        let shown = value_text(object.get(time_key));
+        let value = value_text(object.get(time_key));
         builder.diagnostics().reject(
             RejectKind::InvalidTime,
             line,
             1,
             time_key,
-            &shown,
+            &value,
             "a time as Unix seconds, milliseconds or an ISO 8601 string",
         );
         return;

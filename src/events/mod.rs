@@ -228,13 +228,13 @@ pub fn ingest_with_progress(
     };
     log.encoding = decoded.encoding.clone();
     if !decoded.damaged_lines.is_empty() {
-        let what = match options.encoding {
+        let problem = match options.encoding {
             EncodingChoice::Utf8 => "that are not valid UTF-8 (try --encoding auto or gb18030)",
             EncodingChoice::Gb18030 => "that are not valid GB18030 (try --encoding auto or utf-8)",
             EncodingChoice::Auto => "that are neither UTF-8 nor GB18030",
         };
         log.diagnostics.warn(format!(
-            "{} lines have bytes {what}, first at line {}; those bytes were replaced by U+FFFD, \
+            "{} lines have bytes {problem}, first at line {}; those bytes were replaced by U+FFFD, \
              so ids that differ only there now look alike",
             decoded.damaged_lines.len(),
             decoded.damaged_lines[0]

@@ -282,7 +282,7 @@ fn apply_explicit_mapping(
         return Ok(());
     }
     for (field, column) in pairs {
-        let wanted = compact_header(column);
+        let requested = compact_header(column);
         let index = detection
             .columns
             .iter()
@@ -291,7 +291,7 @@ fn apply_explicit_mapping(
                 detection
                     .columns
                     .iter()
-                    .position(|name| compact_header(name) == wanted)
+                    .position(|name| compact_header(name) == requested)
             })
             .or_else(|| {
                 column

@@ -90,8 +90,8 @@ pub fn render_user_sessions(
 /// `用户NAME: step -> step`.
 pub fn render(log: &EventLog, user: &str, events: &[u32], options: &SentenceOptions) -> String {
     let omitted = events.len().saturating_sub(options.max_events);
-    let shown = &events[omitted..];
-    let mut text = String::with_capacity(16 + shown.len() * 24);
+    let recent = &events[omitted..];
+    let mut text = String::with_capacity(16 + recent.len() * 24);
     match options.lang {
         Lang::Zh => text.push_str("用户"),
         Lang::En => text.push_str("user"),
@@ -106,7 +106,7 @@ pub fn render(log: &EventLog, user: &str, events: &[u32], options: &SentenceOpti
     }
     let mut last_item = NONE;
     let mut last_time: Option<i64> = None;
-    for (position, &index) in shown.iter().enumerate() {
+    for (position, &index) in recent.iter().enumerate() {
         let event = &log.events[index as usize];
         if position > 0 {
             text.push_str(" -> ");
