@@ -4,6 +4,7 @@
 //! page's thin boundary.
 
 pub mod analysis;
+pub mod behavior;
 pub mod events;
 pub mod model;
 pub mod pipeline;

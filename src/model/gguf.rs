@@ -24,6 +24,9 @@ const ARCHITECTURE: &str = "gpt2";
 /// vocabularies that `tokenizer.ggml.*` cannot describe (for example
 /// word-level ones) and whenever a caller requests it.
 pub const TOKENIZER_JSON_KEY: &str = "behavior_lens.tokenizer_json";
+
+/// Prefix of this product's own metadata keys.
+pub const EXTRA_KEY_PREFIX: &str = "behavior_lens.";
 /// Metadata key for a feed-forward activation other than GPT-2's `gelu_new`.
 pub const ACTIVATION_KEY: &str = "behavior_lens.activation_function";
 
@@ -148,6 +151,10 @@ pub struct WriteReport {
 pub struct GgufModel {
     pub model: Gpt2Model,
     pub tokenizer: Option<TextTokenizer>,
+    /// String metadata under [`EXTRA_KEY_PREFIX`], except the tokenizer.
+    pub extra: HashMap<String, String>,
+    /// Storage type of the first linear weight (`f32`, `q8_0`, ...).
+    pub weight_type: String,
 }
 
 impl GgufModel {
@@ -179,7 +186,23 @@ impl GgufModel {
         limits.check(estimate_resident_bytes(&content))?;
         let model = load_model(&content, reader, &config, device)?;
         let tokenizer = tokenizer_from_metadata(&content.metadata)?;
-        Ok(Self { model, tokenizer })
+        let extra = content
+            .metadata
+            .iter()
+            .filter(|(key, _)| key.starts_with(EXTRA_KEY_PREFIX) && key.as_str() != TOKENIZER_JSON_KEY)
+            .filter_map(|(key, value)| Some((key.clone(), value.to_string().ok()?.clone())))
+            .collect();
+        let weight_type = content
+            .tensor_infos
+            .get("blk.0.attn_qkv.weight")
+            .map(|info| format!("{:?}", info.ggml_dtype).to_ascii_lowercase())
+            .unwrap_or_else(|| "f32".to_string());
+        Ok(Self {
+            model,
+            tokenizer,
+            extra,
+            weight_type,
+        })
     }
 }
 
@@ -834,9 +857,30 @@ pub fn write_gguf<W: Write + Seek>(
     format: WeightFormat,
     storage: TokenizerStorage<'_>,
 ) -> Result<WriteReport> {
+    write_gguf_with_metadata(writer, config, tensors, format, storage, &[])
+}
+
+/// Like [`write_gguf`], with extra string metadata. Keys must start with
+/// [`EXTRA_KEY_PREFIX`]; they read back into [`GgufModel::extra`].
+pub fn write_gguf_with_metadata<W: Write + Seek>(
+    writer: &mut W,
+    config: &Config,
+    tensors: &[(String, Tensor)],
+    format: WeightFormat,
+    storage: TokenizerStorage<'_>,
+    extra: &[(String, String)],
+) -> Result<WriteReport> {
     config.validate()?;
     let mut entries = config_metadata(config)?;
     entries.extend(tokenizer_metadata(storage, config)?);
+    for (key, value) in extra {
+        if !key.starts_with(EXTRA_KEY_PREFIX) || key == TOKENIZER_JSON_KEY {
+            return Err(Error::InvalidInput(format!(
+                "extra metadata key {key:?} must start with {EXTRA_KEY_PREFIX} and not be the tokenizer key"
+            )));
+        }
+        entries.push((key.clone(), Value::String(value.clone())));
+    }
 
     let mut report = WriteReport::default();
     let mut encoded = Vec::with_capacity(tensors.len());
