@@ -37,6 +37,8 @@ enum Command {
     Analyze(cli::analyze::AnalyzeArgs),
     /// Run a GPT-2 model on one input and print the last hidden state and logits.
     Lm(cli::lm::LmArgs),
+    /// Train a behavior model (GPT-2) on a log and save it as GGUF.
+    Train(cli::train::TrainArgs),
     /// Convert a Hugging Face GPT-2 folder or a GGUF file to GGUF (f32, f16, q8_0, q4_0, q4k).
     Convert(cli::convert::ConvertArgs),
 }
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => cli::analyze::run(args),
         Command::Lm(args) => cli::lm::run(args),
         Command::Convert(args) => cli::convert::run(args),
+        Command::Train(args) => cli::train::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

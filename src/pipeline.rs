@@ -1,6 +1,9 @@
 //! The main job, shared by the command line and the page: options in,
 //! report out.
 
+use crate::analysis::recommend::{self, RecommendOptions};
+use crate::behavior::{BehaviorModel, ItemModel, Progress, TrainOptions, Trainer};
+use crate::model::LoadLimits;
 use crate::events::{
     self, parse_mapping_spec, EncodingChoice, EventLog, Format, IngestError, IngestOptions, Zone,
 };
@@ -27,6 +30,18 @@ pub struct AnalyzeOptions {
     pub session_gap_minutes: Option<f64>,
     /// `zh` or `en`.
     pub lang: Option<String>,
+    /// Leave out the behavior model and the sections that need it.
+    pub skip_model: bool,
+    /// Most training epochs.
+    pub epochs: Option<usize>,
+    /// Seed of the training run.
+    pub seed: Option<u64>,
+    /// Items recommended per user.
+    pub recommendations: Option<usize>,
+    /// Recommend items a user already bought (`None`: detect from the log).
+    pub repeat_purchases: Option<bool>,
+    /// Number of customer segments (`None`: chosen by silhouette).
+    pub segments: Option<usize>,
 }
 
 /// A problem with the options themselves, or an unusable log.
@@ -36,6 +51,8 @@ pub enum AnalyzeError {
     InvalidOption(String),
     #[error(transparent)]
     Ingest(#[from] IngestError),
+    #[error("behavior model: {0}")]
+    Model(#[from] crate::behavior::Error),
 }
 
 /// Options resolved into the types each layer takes.
@@ -43,6 +60,11 @@ pub struct Resolved {
     pub ingest: IngestOptions,
     pub lang: Lang,
     pub session_gap_ms: i64,
+    pub skip_model: bool,
+    pub train: TrainOptions,
+    pub recommendations: usize,
+    pub repeat_purchases: Option<bool>,
+    pub segments: Option<usize>,
 }
 
 impl AnalyzeOptions {
@@ -91,7 +113,33 @@ impl AnalyzeOptions {
                 )))
             }
         };
+        let mut train = TrainOptions::default();
+        if let Some(epochs) = self.epochs {
+            if !(1..=1000).contains(&epochs) {
+                return Err(invalid(format!("{epochs} epochs; expected 1 to 1000")));
+            }
+            train.epochs = epochs;
+        }
+        if let Some(seed) = self.seed {
+            train.seed = seed;
+        }
+        let recommendations = self.recommendations.unwrap_or(10);
+        if !(1..=100).contains(&recommendations) {
+            return Err(invalid(format!(
+                "{recommendations} recommendations per user; expected 1 to 100"
+            )));
+        }
+        if let Some(k) = self.segments {
+            if !(2..=20).contains(&k) {
+                return Err(invalid(format!("{k} segments; expected 2 to 20")));
+            }
+        }
         Ok(Resolved {
+            skip_model: self.skip_model,
+            train,
+            recommendations,
+            repeat_purchases: self.repeat_purchases,
+            segments: self.segments,
             ingest: IngestOptions {
                 format,
                 mapping,
@@ -128,15 +176,50 @@ pub fn parse(
 }
 
 /// Runs the whole job on one file. `progress` receives a step name and the
-/// share of that step done.
+/// share of that step done. With `model` (a saved behavior model), the
+/// model sections use it; otherwise a model is trained on the log first,
+/// unless the options skip it.
 pub fn analyze(
     file: &str,
     bytes: &[u8],
     options: &AnalyzeOptions,
+    model: Option<&[u8]>,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<Report, AnalyzeError> {
     let resolved = options.resolve()?;
     let parsed = parse(file, bytes, &resolved, progress)?;
+    let mut report = basic_report(&parsed, &resolved, progress);
+    if resolved.skip_model {
+        report.model_note = Some("the behavior model was skipped by request".to_string());
+        return Ok(report);
+    }
+    let model = match model {
+        Some(bytes) => {
+            progress("model", 0.0);
+            BehaviorModel::from_gguf(bytes, &LoadLimits::max_bytes(MODEL_MEMORY_LIMIT))?
+        }
+        None => {
+            let trained = train_model(&parsed, &resolved.train, false, &mut |update| {
+                progress("train", update.step as f64 / update.steps.max(1) as f64)
+            });
+            match trained {
+                Ok(model) => model,
+                Err(error) => {
+                    report.model_note = Some(format!("no behavior model: {error}"));
+                    return Ok(report);
+                }
+            }
+        }
+    };
+    complete(&parsed, &resolved, &model, &mut report, progress)?;
+    Ok(report)
+}
+
+/// Largest model a log may be analyzed with, in bytes of weights.
+const MODEL_MEMORY_LIMIT: u64 = 1 << 30;
+
+/// The report without the model sections.
+pub fn basic_report(parsed: &Parsed, resolved: &Resolved, progress: &mut dyn FnMut(&str, f64)) -> Report {
     progress("report", 0.0);
     let report = report::build(
         &parsed.log,
@@ -145,5 +228,81 @@ pub fn analyze(
         resolved.session_gap_ms,
     );
     progress("report", 1.0);
-    Ok(report)
+    report
+}
+
+/// Fills the model sections of `report`: model facts, interest and
+/// recommendations.
+pub fn complete(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    model: &BehaviorModel,
+    report: &mut Report,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<(), AnalyzeError> {
+    let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let scorer = ItemModel::new(model, log, timelines, None);
+    let options = RecommendOptions {
+        k: resolved.recommendations,
+        repeat_purchases: resolved.repeat_purchases.unwrap_or(false),
+        lang: resolved.lang,
+        ..RecommendOptions::default()
+    };
+    progress("recommendations", 0.0);
+    let (interest, recommendations) =
+        recommend::compute(&scorer, log, timelines, &options, &mut |share| {
+            progress("recommendations", share)
+        })?;
+    report.interest = Some(interest);
+    report.recommendations = Some(recommendations);
+    report.model = Some(model.report().clone());
+    Ok(())
+}
+
+/// Share of events (by time) before the evaluation cut-off.
+const TRAIN_SHARE: f64 = 0.8;
+
+/// The evaluation cut-off: the time before which `TRAIN_SHARE` of the
+/// events lie, and for each user how many of their events come before it.
+/// `None` when the log keeps only the order of events.
+pub fn holdout(parsed: &Parsed) -> Option<(i64, Vec<u32>)> {
+    let log = &parsed.log;
+    if log.time_basis == events::TimeBasis::SequenceOnly || log.events.is_empty() {
+        return None;
+    }
+    let mut times: Vec<i64> = log.events.iter().map(|event| event.time).collect();
+    let rank = ((times.len() as f64 * TRAIN_SHARE) as usize).min(times.len() - 1);
+    let (_, &mut cutoff, _) = times.select_nth_unstable(rank);
+    let timelines = &parsed.timelines;
+    let lengths = (0..timelines.users())
+        .map(|user| {
+            timelines
+                .of_user(user)
+                .partition_point(|&index| log.events[index as usize].time < cutoff) as u32
+        })
+        .collect();
+    Some((cutoff, lengths))
+}
+
+/// Prepares training on the events before the evaluation cut-off, or on
+/// every event with `all_events`.
+pub fn trainer(parsed: &Parsed, options: &TrainOptions, all_events: bool) -> Result<Trainer, AnalyzeError> {
+    let split = if all_events { None } else { holdout(parsed) };
+    let (lengths, before) = match &split {
+        Some((cutoff, lengths)) => (Some(lengths.as_slice()), Some(events::time::format_iso(*cutoff))),
+        None => (None, None),
+    };
+    Ok(Trainer::new(&parsed.log, &parsed.timelines, lengths, before, options)?)
+}
+
+/// Trains a behavior model, calling `progress` after every step.
+pub fn train_model(
+    parsed: &Parsed,
+    options: &TrainOptions,
+    all_events: bool,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<BehaviorModel, AnalyzeError> {
+    let mut trainer = trainer(parsed, options, all_events)?;
+    trainer.run(progress)?;
+    Ok(trainer.finish()?)
 }

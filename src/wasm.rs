@@ -1,8 +1,12 @@
 //! The page's boundary: converts JavaScript values, forwards to the
 //! pipeline, and returns JSON text. No analysis logic lives here.
 
+use crate::behavior::{BehaviorModel, Trainer};
+
 use crate::events::{self, EncodingChoice};
+use crate::model::{LoadLimits, WeightFormat};
 use crate::pipeline::{self, AnalyzeOptions};
+use crate::report::Report;
 use wasm_bindgen::prelude::*;
 
 /// Installs the panic hook and the console logger once per worker.
@@ -89,32 +93,166 @@ impl Upload {
 
     /// Runs the analysis and returns the report as JSON text (the same text
     /// the command line writes), so both faces share one serializer.
-    /// `progress(step, share)` is called as steps advance.
+    /// `progress(step, share)` is called as steps advance. `model` holds the
+    /// bytes of a saved behavior model; without it one is trained first.
     pub fn analyze(
         &self,
         name: &str,
         options: JsValue,
         progress: Option<js_sys::Function>,
+        model: Option<Vec<u8>>,
     ) -> Result<String, JsError> {
-        let options: AnalyzeOptions = if options.is_undefined() || options.is_null() {
-            AnalyzeOptions::default()
-        } else {
-            serde_wasm_bindgen::from_value(options)
-                .map_err(|error| JsError::new(&format!("invalid options: {error}")))?
-        };
-        let mut report_progress = |step: &str, share: f64| {
-            if let Some(callback) = &progress {
-                if let Err(error) =
-                    callback.call2(&JsValue::NULL, &JsValue::from_str(step), &share.into())
-                {
-                    log::warn!("progress callback failed: {error:?}");
-                }
+        let options = read_options(options)?;
+        let mut report_progress = progress_callback(progress);
+        let report = pipeline::analyze(name, &self.bytes, &options, model.as_deref(), &mut report_progress)
+            .map_err(js_error)?;
+        to_json(&report)
+    }
+
+    /// Parses the file and builds the report without the model sections,
+    /// for a page that shows results while a model trains.
+    pub fn start(
+        &self,
+        name: &str,
+        options: JsValue,
+        progress: Option<js_sys::Function>,
+    ) -> Result<Session, JsError> {
+        let options = read_options(options)?;
+        let resolved = options.resolve().map_err(js_error)?;
+        let mut report_progress = progress_callback(progress);
+        let parsed = pipeline::parse(name, &self.bytes, &resolved, &mut report_progress).map_err(js_error)?;
+        let report = pipeline::basic_report(&parsed, &resolved, &mut report_progress);
+        Ok(Session {
+            parsed,
+            resolved,
+            report,
+            trainer: None,
+            model: None,
+        })
+    }
+}
+
+/// One analyzed log in the page: the basic report, then a behavior model
+/// trained step by step (so the worker can report progress and stop), then
+/// the full report.
+#[wasm_bindgen]
+pub struct Session {
+    parsed: pipeline::Parsed,
+    resolved: pipeline::Resolved,
+    report: Report,
+    trainer: Option<Trainer>,
+    model: Option<BehaviorModel>,
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// The report so far as JSON text.
+    pub fn report(&self) -> Result<String, JsError> {
+        to_json(&self.report)
+    }
+
+    /// Whether the options asked to leave the model out.
+    pub fn skips_model(&self) -> bool {
+        self.resolved.skip_model
+    }
+
+    /// Uses a saved behavior model instead of training one.
+    pub fn load_model(&mut self, bytes: &[u8]) -> Result<(), JsError> {
+        let model = BehaviorModel::from_gguf(bytes, &LoadLimits::max_bytes(1 << 30)).map_err(js_error)?;
+        self.model = Some(model);
+        self.trainer = None;
+        Ok(())
+    }
+
+    /// Prepares training; returns the number of steps planned. A log that
+    /// cannot train a model fails here with the reason.
+    pub fn start_training(&mut self) -> Result<usize, JsError> {
+        let trainer = pipeline::trainer(&self.parsed, &self.resolved.train, false).map_err(js_error)?;
+        let steps = trainer.total_steps();
+        self.trainer = Some(trainer);
+        Ok(steps)
+    }
+
+    /// Runs one training step and returns its progress as JSON text
+    /// (`epoch`, `epochs`, `step`, `steps`, `loss`, `validation_loss`,
+    /// `tokens_per_second`, `done`).
+    pub fn train_step(&mut self) -> Result<String, JsError> {
+        let trainer = self
+            .trainer
+            .as_mut()
+            .ok_or_else(|| JsError::new("training has not started"))?;
+        let progress = trainer.step().map_err(js_error)?;
+        to_json(&progress)
+    }
+
+    /// Stops training at once; the best model so far is kept.
+    pub fn cancel_training(&mut self) {
+        if let Some(trainer) = self.trainer.as_mut() {
+            trainer.cancel();
+        }
+    }
+
+    /// Completes the report with the trained or loaded model and returns it
+    /// as JSON text.
+    pub fn finish(&mut self, progress: Option<js_sys::Function>) -> Result<String, JsError> {
+        if let Some(trainer) = self.trainer.take() {
+            self.model = Some(trainer.finish().map_err(js_error)?);
+        }
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| JsError::new("no behavior model: train or load one first"))?;
+        let mut report_progress = progress_callback(progress);
+        pipeline::complete(&self.parsed, &self.resolved, model, &mut self.report, &mut report_progress)
+            .map_err(js_error)?;
+        to_json(&self.report)
+    }
+
+    /// Records why the model sections are missing and returns the report.
+    pub fn finish_without_model(&mut self, reason: &str) -> Result<String, JsError> {
+        self.report.model_note = Some(reason.to_string());
+        to_json(&self.report)
+    }
+
+    /// The model as a GGUF file (`q8_0` or `f32`), for "Save model".
+    pub fn model_file(&self, dtype: Option<String>) -> Result<Vec<u8>, JsError> {
+        let model = self
+            .model
+            .as_ref()
+            .ok_or_else(|| JsError::new("no trained model to save yet"))?;
+        let format: WeightFormat = dtype
+            .as_deref()
+            .unwrap_or("q8_0")
+            .parse()
+            .map_err(js_error)?;
+        model.to_gguf(format).map_err(js_error)
+    }
+}
+
+fn js_error(error: impl std::fmt::Display) -> JsError {
+    JsError::new(&error.to_string())
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<String, JsError> {
+    serde_json::to_string(value).map_err(|error| JsError::new(&format!("cannot serialize: {error}")))
+}
+
+fn read_options(options: JsValue) -> Result<AnalyzeOptions, JsError> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(AnalyzeOptions::default());
+    }
+    serde_wasm_bindgen::from_value(options)
+        .map_err(|error| JsError::new(&format!("invalid options: {error}")))
+}
+
+/// Wraps an optional JavaScript `progress(step, share)` function.
+fn progress_callback(progress: Option<js_sys::Function>) -> impl FnMut(&str, f64) {
+    move |step: &str, share: f64| {
+        if let Some(callback) = &progress {
+            if let Err(error) = callback.call2(&JsValue::NULL, &JsValue::from_str(step), &share.into()) {
+                log::warn!("progress callback failed: {error:?}");
             }
-        };
-        let report = pipeline::analyze(name, &self.bytes, &options, &mut report_progress)
-            .map_err(|error| JsError::new(&error.to_string()))?;
-        serde_json::to_string(&report)
-            .map_err(|error| JsError::new(&format!("cannot serialize the report: {error}")))
+        }
     }
 }
 

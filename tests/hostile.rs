@@ -244,6 +244,7 @@ fn huge_id_stays_out_of_report() {
         "huge-id.csv",
         &bytes,
         &behavior_lens::pipeline::AnalyzeOptions::default(),
+        None,
         &mut |_, _| {},
     )
     .expect("analyzes");

@@ -1,6 +1,16 @@
-// The worker owns the WebAssembly instance, so parsing and analysis run
-// off the page's main thread. Messages in: {type: 'analyze', id, file, options}.
-// Messages out: ready, progress, done (report JSON text) and error.
+// The worker owns the WebAssembly instance, so parsing, training and the
+// analyses run off the page's main thread.
+//
+// Messages in:
+//   {type: 'analyze', id, file, options, model}  model: ArrayBuffer of a saved
+//                                                 behavior model, or null to train
+//   {type: 'cancel'}                              stop training at the next step
+//   {type: 'save-model', id}
+// Messages out:
+//   ready, progress {id, step, share}, report {id, json, stage: 'basic'},
+//   train-progress {id, epoch, epochs, step, steps, loss, validation_loss,
+//   tokens_per_second}, done {id, json}, model-file {id, bytes, name},
+//   error {id, message, preview}.
 
 import init, { Upload, version } from './pkg/behavior_lens.js';
 
@@ -13,6 +23,12 @@ const ready = init().then(
     throw error;
   },
 );
+
+// The session of the last analyzed file, kept for "Save model".
+let session = null;
+let cancelRequested = false;
+// Analyses run one after another; a new file stops the current training.
+let queue = Promise.resolve();
 
 /**
  * Reads a File into wasm memory in chunks, reporting the share read.
@@ -34,17 +50,59 @@ async function readIntoUpload(file, onProgress) {
   return upload;
 }
 
-self.onmessage = async (event) => {
-  const message = event.data;
-  if (!message || message.type !== 'analyze') return;
-  const { id, file, options } = message;
+// Lets queued messages (such as 'cancel') run between training steps.
+const yieldToMessages = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+async function train(id, current) {
+  const steps = current.start_training();
+  self.postMessage({ type: 'progress', id, step: 'train', share: 0 });
+  let last = null;
+  for (let step = 0; step <= steps; step += 1) {
+    if (cancelRequested) {
+      current.cancel_training();
+      break;
+    }
+    last = JSON.parse(current.train_step());
+    self.postMessage({ type: 'train-progress', id, ...last });
+    self.postMessage({ type: 'progress', id, step: 'train', share: last.step / Math.max(1, last.steps) });
+    if (last.done) break;
+    await yieldToMessages();
+  }
+}
+
+async function analyze(message) {
+  const { id, file, options, model } = message;
   const progress = (step, share) => self.postMessage({ type: 'progress', id, step, share });
   let upload = null;
   try {
     await ready;
     upload = await readIntoUpload(file, (share) => progress('read', share));
-    const json = upload.analyze(file.name, options ?? {}, progress);
-    self.postMessage({ type: 'done', id, json });
+    session?.free();
+    session = null;
+    cancelRequested = false;
+    const current = upload.start(file.name, options ?? {}, progress);
+    session = current;
+    upload.free();
+    upload = null;
+    self.postMessage({ type: 'report', id, json: current.report(), stage: 'basic' });
+    if (current.skips_model()) {
+      self.postMessage({ type: 'done', id, json: current.finish_without_model('the behavior model was skipped by request') });
+      return;
+    }
+    try {
+      if (model) {
+        progress('model', 0);
+        current.load_model(new Uint8Array(model));
+      } else {
+        await train(id, current);
+      }
+    } catch (error) {
+      const text = error instanceof Error ? error.message : String(error);
+      if (model) throw error;
+      self.postMessage({ type: 'done', id, json: current.finish_without_model(`no behavior model: ${text}`) });
+      return;
+    }
+    self.postMessage({ type: 'done', id, json: current.finish(progress) });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     let preview = null;
@@ -56,5 +114,31 @@ self.onmessage = async (event) => {
     self.postMessage({ type: 'error', id, message: text, preview });
   } finally {
     upload?.free();
+  }
+}
+
+function saveModel(message) {
+  const { id } = message;
+  try {
+    if (!session) throw new Error('analyze a log first');
+    const bytes = session.model_file('q8_0');
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
+    self.postMessage({ type: 'model-file', id, bytes: buffer, name: 'behavior-model.gguf' }, [buffer]);
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    self.postMessage({ type: 'error', id, message: text, preview: null });
+  }
+}
+
+self.onmessage = (event) => {
+  const message = event.data;
+  if (!message) return;
+  if (message.type === 'cancel') {
+    cancelRequested = true;
+  } else if (message.type === 'analyze') {
+    cancelRequested = true;
+    queue = queue.then(() => analyze(message));
+  } else if (message.type === 'save-model') {
+    saveModel(message);
   }
 };

@@ -3,5 +3,6 @@
 
 pub mod funnel;
 pub mod paths;
+pub mod recommend;
 pub mod retention;
 pub mod rfm;

@@ -1,4 +1,5 @@
-//! `analyze`: the full report, written as `report.json` into a folder.
+//! `analyze`: the full report, written as `report.json` and CSV tables into
+//! a folder.
 
 use super::input::InputArgs;
 use super::CliResult;
@@ -17,13 +18,55 @@ pub struct AnalyzeArgs {
     /// Language of behavior sentences: zh or en.
     #[arg(long, default_value = "zh")]
     pub lang: String,
+    /// A behavior model saved by `train` (GGUF). Without it, a model is
+    /// trained on the log first.
+    #[arg(long, conflicts_with = "no_model")]
+    pub model: Option<PathBuf>,
+    /// Leave out the behavior model and the sections that need it.
+    #[arg(long)]
+    pub no_model: bool,
+    /// Most training epochs when training here.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of the training run.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Items recommended per user.
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Recommend items a user already bought (default: detected from the log).
+    #[arg(long)]
+    pub repeat_purchases: Option<bool>,
+    /// Number of customer segments (default: chosen by silhouette).
+    #[arg(long)]
+    pub segments: Option<usize>,
 }
 
 pub fn run(args: AnalyzeArgs) -> CliResult {
     let bytes = args.input.read_bytes()?;
     let name = args.input.display_name();
-    let options = args.input.options(Some(&args.lang));
-    let report = pipeline::analyze(&name, &bytes, &options, &mut |step, share| {
+    let mut options = args.input.options(Some(&args.lang));
+    options.skip_model = args.no_model;
+    options.epochs = args.epochs;
+    options.seed = args.seed;
+    options.recommendations = Some(args.k);
+    options.repeat_purchases = args.repeat_purchases;
+    options.segments = args.segments;
+    let model = match &args.model {
+        Some(path) => Some(
+            std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?,
+        ),
+        None => None,
+    };
+    if model.is_none() && !args.no_model {
+        eprintln!("no --model given: training a behavior model on {name} first");
+    }
+    let mut last_train = -1.0;
+    let report = pipeline::analyze(&name, &bytes, &options, model.as_deref(), &mut |step, share| {
+        if step == "train" && share - last_train >= 0.1 {
+            eprintln!("training: {:.0}%", share * 100.0);
+            last_train = share;
+        }
         log::debug!("{step}: {:.0}%", share * 100.0);
     })?;
     std::fs::create_dir_all(&args.out)
@@ -43,5 +86,8 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
         report.summary.events,
         report.summary.users
     );
+    if let Some(note) = &report.model_note {
+        eprintln!("{note}");
+    }
     Ok(())
 }

@@ -48,6 +48,7 @@ impl InputArgs {
             keep_duplicates: self.keep_duplicates,
             session_gap_minutes: Some(self.session_gap),
             lang: lang.map(str::to_string),
+            ..AnalyzeOptions::default()
         }
     }
 

@@ -7,6 +7,7 @@ pub mod input;
 pub mod inspect;
 pub mod lm;
 pub mod sequences;
+pub mod train;
 
 /// Any error a subcommand reports to the terminal.
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;

@@ -8,6 +8,8 @@ pub use summary::{EventCounts, Summary};
 
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::paths::{self, Paths};
+use crate::analysis::recommend::{Interest, Recommendations};
+use crate::behavior::TrainingReport;
 use crate::analysis::retention::{self, Retention, RetentionOptions};
 use crate::analysis::rfm::{self, Rfm};
 use crate::events::{display_name, EventLog, Rejection, SessionSource, TimeBasis};
@@ -36,6 +38,20 @@ pub struct Report {
     pub input: InputDetails,
     /// Behavior sentences of the most active users.
     pub sentences: Vec<String>,
+    /// Customer segments from the behavior model's user embeddings.
+    pub segments: Option<serde_json::Value>,
+    /// Items, categories and next events each listed user is expected to
+    /// turn to.
+    pub interest: Option<Interest>,
+    /// Top-k items per listed user with explanations, and items seen or
+    /// bought together.
+    pub recommendations: Option<Recommendations>,
+    /// Backtest of the model and baselines at one cut-off time.
+    pub evaluation: Option<serde_json::Value>,
+    /// The behavior model behind the sections above.
+    pub model: Option<TrainingReport>,
+    /// Why the model sections are missing, when they are.
+    pub model_note: Option<String>,
 }
 
 /// Reading details of the input file.
@@ -92,6 +108,12 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
             session_gap_minutes: session_gap_ms as f64 / 60_000.0,
         },
         sentences: sample_sentences(log, timelines, lang),
+        segments: None,
+        interest: None,
+        recommendations: None,
+        evaluation: None,
+        model: None,
+        model_note: None,
     }
 }
 

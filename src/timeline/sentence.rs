@@ -139,6 +139,22 @@ pub fn render(log: &EventLog, user: &str, events: &[u32], options: &SentenceOpti
     text
 }
 
+/// Renders one event as a step of a sentence, such as `浏览商品A` or
+/// `view item A`.
+pub fn render_step(log: &EventLog, index: u32, lang: Lang) -> String {
+    let event = &log.events[index as usize];
+    let mut text = String::new();
+    push_step(&mut text, log, event.kind, event.label, lang);
+    if event.item != NONE && event.kind != EventKind::Checkout {
+        match lang {
+            Lang::Zh => text.push_str("商品"),
+            Lang::En => text.push_str(" item "),
+        }
+        text.push_str(&clean(log.items.name(event.item)));
+    }
+    text
+}
+
 fn push_step(text: &mut String, log: &EventLog, kind: EventKind, label: u32, lang: Lang) {
     let verb = match (lang, kind) {
         (Lang::Zh, EventKind::View) => "浏览",
