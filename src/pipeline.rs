@@ -1,7 +1,11 @@
 //! The main job, shared by the command line and the page: options in,
 //! report out.
 
-use crate::analysis::recommend::{self, RecommendOptions};
+use crate::analysis::baselines::{ItemKnn, Markov, Popularity};
+use crate::analysis::evaluation::{
+    self, Backtest, BacktestOptions, BinaryTarget, Evaluation, SplitKind,
+};
+use crate::analysis::recommend::{self, BehaviorScorer, RecommendOptions, MODEL_METHOD};
 use crate::behavior::{BehaviorModel, ItemModel, Progress, TrainOptions, Trainer};
 use crate::model::LoadLimits;
 use crate::events::{
@@ -199,7 +203,7 @@ pub fn analyze(
             BehaviorModel::from_gguf(bytes, &LoadLimits::max_bytes(MODEL_MEMORY_LIMIT))?
         }
         None => {
-            let trained = train_model(&parsed, &resolved.train, false, &mut |update| {
+            let trained = train_model(&parsed, &resolved, false, &mut |update| {
                 progress("train", update.step as f64 / update.steps.max(1) as f64)
             });
             match trained {
@@ -241,10 +245,22 @@ pub fn complete(
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<(), AnalyzeError> {
     let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let split = backtest(parsed, resolved);
+    progress("evaluation", 0.0);
+    report.evaluation = Some(match &split {
+        Ok(backtest) => evaluate_model(parsed, resolved, model, backtest)?,
+        Err(reason) => Evaluation::unavailable(reason.clone()),
+    });
+    progress("evaluation", 1.0);
+
     let scorer = ItemModel::new(model, log, timelines, None);
+    let repeat = match &split {
+        Ok(backtest) => backtest.repeat_purchases,
+        Err(_) => resolved.repeat_purchases.unwrap_or(false),
+    };
     let options = RecommendOptions {
         k: resolved.recommendations,
-        repeat_purchases: resolved.repeat_purchases.unwrap_or(false),
+        repeat_purchases: repeat,
         lang: resolved.lang,
         ..RecommendOptions::default()
     };
@@ -259,50 +275,107 @@ pub fn complete(
     Ok(())
 }
 
-/// Share of events (by time) before the evaluation cut-off.
-const TRAIN_SHARE: f64 = 0.8;
-
-/// The evaluation cut-off: the time before which `TRAIN_SHARE` of the
-/// events lie, and for each user how many of their events come before it.
-/// `None` when the log keeps only the order of events.
-pub fn holdout(parsed: &Parsed) -> Option<(i64, Vec<u32>)> {
-    let log = &parsed.log;
-    if log.time_basis == events::TimeBasis::SequenceOnly || log.events.is_empty() {
-        return None;
-    }
-    let mut times: Vec<i64> = log.events.iter().map(|event| event.time).collect();
-    let rank = ((times.len() as f64 * TRAIN_SHARE) as usize).min(times.len() - 1);
-    let (_, &mut cutoff, _) = times.select_nth_unstable(rank);
-    let timelines = &parsed.timelines;
-    let lengths = (0..timelines.users())
-        .map(|user| {
-            timelines
-                .of_user(user)
-                .partition_point(|&index| log.events[index as usize].time < cutoff) as u32
-        })
+/// Backtests the model beside the three baselines on the same split, and
+/// adds the model's propensity and churn scores.
+fn evaluate_model(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    model: &BehaviorModel,
+    backtest: &Backtest,
+) -> Result<Evaluation, AnalyzeError> {
+    let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let options = backtest_options(resolved);
+    let mut popularity = Popularity::fit(log, timelines, backtest);
+    let mut item_knn = ItemKnn::fit(log, timelines, backtest);
+    let mut markov = Markov::fit(log, timelines, backtest);
+    let mut behavior = BehaviorScorer {
+        model: ItemModel::new(model, log, timelines, Some(&backtest.train_len)),
+    };
+    let mut evaluation = evaluation::evaluate(
+        log,
+        timelines,
+        backtest,
+        &mut [&mut behavior, &mut popularity, &mut item_knn, &mut markov],
+        &options,
+    );
+    let labels = evaluation::binary_labels(log, timelines, backtest);
+    let histories: Vec<&[u32]> = labels
+        .users
+        .iter()
+        .map(|&user| backtest.history(timelines, user as usize))
         .collect();
-    Some((cutoff, lengths))
+    let (propensity, churn) = recommend::binary_scores(&behavior.model, &histories)?;
+    evaluation.add_binary(
+        BinaryTarget::Propensity,
+        MODEL_METHOD,
+        evaluation::binary_metrics(&labels.buys_after, &propensity),
+    );
+    if backtest.split == SplitKind::GlobalTime {
+        evaluation.add_binary(
+            BinaryTarget::Churn,
+            MODEL_METHOD,
+            evaluation::binary_metrics(&labels.churned, &churn),
+        );
+    }
+    let expected = held_out_description(backtest);
+    if model.report().trained_before.as_deref() != Some(expected.as_str()) {
+        let warning = format!(
+            "the model was trained on events up to {}, not only on those before the cut-off ({expected}), \
+             so its scores here may have seen the answers",
+            model.report().trained_before.as_deref().unwrap_or("the end of its log"),
+        );
+        evaluation.note = Some(match evaluation.note.take() {
+            Some(note) => format!("{note}; {warning}"),
+            None => warning,
+        });
+    }
+    Ok(evaluation)
+}
+
+/// The evaluation split of the log: the model trains only on the events
+/// before it, so its backtest is honest.
+pub fn backtest(parsed: &Parsed, resolved: &Resolved) -> Result<Backtest, String> {
+    evaluation::split(&parsed.log, &parsed.timelines, &backtest_options(resolved))
+}
+
+fn backtest_options(resolved: &Resolved) -> BacktestOptions {
+    BacktestOptions {
+        repeat_purchases: resolved.repeat_purchases,
+        ..BacktestOptions::default()
+    }
 }
 
 /// Prepares training on the events before the evaluation cut-off, or on
-/// every event with `all_events`.
-pub fn trainer(parsed: &Parsed, options: &TrainOptions, all_events: bool) -> Result<Trainer, AnalyzeError> {
-    let split = if all_events { None } else { holdout(parsed) };
-    let (lengths, before) = match &split {
-        Some((cutoff, lengths)) => (Some(lengths.as_slice()), Some(events::time::format_iso(*cutoff))),
+/// every event with `all_events` (or when the log cannot be split).
+pub fn trainer(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    all_events: bool,
+) -> Result<Trainer, AnalyzeError> {
+    let split = if all_events { None } else { backtest(parsed, resolved).ok() };
+    let (lengths, held_out) = match &split {
+        Some(backtest) => (Some(backtest.train_len.as_slice()), Some(held_out_description(backtest))),
         None => (None, None),
     };
-    Ok(Trainer::new(&parsed.log, &parsed.timelines, lengths, before, options)?)
+    Ok(Trainer::new(&parsed.log, &parsed.timelines, lengths, held_out, &resolved.train)?)
+}
+
+/// How the training events were chosen, as the model report states it.
+fn held_out_description(backtest: &Backtest) -> String {
+    match backtest.split {
+        SplitKind::GlobalTime => events::time::format_iso(backtest.cutoff_ms),
+        SplitKind::PerUserLast => "each user's last events".to_string(),
+    }
 }
 
 /// Trains a behavior model, calling `progress` after every step.
 pub fn train_model(
     parsed: &Parsed,
-    options: &TrainOptions,
+    resolved: &Resolved,
     all_events: bool,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<BehaviorModel, AnalyzeError> {
-    let mut trainer = trainer(parsed, options, all_events)?;
+    let mut trainer = trainer(parsed, resolved, all_events)?;
     trainer.run(progress)?;
     Ok(trainer.finish()?)
 }

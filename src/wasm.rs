@@ -167,7 +167,7 @@ impl Session {
     /// Prepares training; returns the number of steps planned. A log that
     /// cannot train a model fails here with the reason.
     pub fn start_training(&mut self) -> Result<usize, JsError> {
-        let trainer = pipeline::trainer(&self.parsed, &self.resolved.train, false).map_err(js_error)?;
+        let trainer = pipeline::trainer(&self.parsed, &self.resolved, false).map_err(js_error)?;
         let steps = trainer.total_steps();
         self.trainer = Some(trainer);
         Ok(steps)

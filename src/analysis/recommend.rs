@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use crate::analysis::evaluation::{ItemScorer, Task};
 use crate::behavior::predict::NextEvent;
 use crate::behavior::{ItemModel, Result};
 use crate::events::{display_name, EventKind, EventLog, NONE};
@@ -260,4 +261,49 @@ pub fn compute(
             together: None,
         },
     ))
+}
+
+/// The behavior model as a ranking method of the backtest.
+pub struct BehaviorScorer<'a> {
+    pub model: ItemModel<'a>,
+}
+
+/// Method name of the behavior model in evaluation tables.
+pub const MODEL_METHOD: &str = "behavior_gpt";
+
+impl ItemScorer for BehaviorScorer<'_> {
+    fn method(&self) -> &str {
+        MODEL_METHOD
+    }
+
+    fn score(&mut self, task: Task, histories: &[&[u32]], scores: &mut [f32]) -> std::result::Result<(), String> {
+        let kind = match task {
+            Task::NextItem => None,
+            Task::Purchase => Some(EventKind::Purchase),
+        };
+        let answers = self.model.next_events(histories, kind).map_err(|error| error.to_string())?;
+        let items = scores.len() / histories.len().max(1);
+        for (answer, row) in answers.iter().zip(scores.chunks_exact_mut(items)) {
+            self.model.item_scores(&answer.slot, row);
+        }
+        Ok(())
+    }
+}
+
+/// Model scores of the binary tasks for `histories`: the probability that
+/// the next event is a cart, checkout or purchase (propensity) and the
+/// probability that the timeline ends (churn).
+pub fn binary_scores(model: &ItemModel, histories: &[&[u32]]) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (mut propensity, mut churn) = (Vec::with_capacity(histories.len()), Vec::with_capacity(histories.len()));
+    for chunk in histories.chunks(256) {
+        for answer in model.next_kinds(chunk)? {
+            let buying = [EventKind::Cart, EventKind::Checkout, EventKind::Purchase]
+                .iter()
+                .map(|kind| answer.kinds[kind.index()])
+                .sum::<f32>();
+            propensity.push(buying * (1.0 - answer.end));
+            churn.push(answer.end);
+        }
+    }
+    Ok((propensity, churn))
 }

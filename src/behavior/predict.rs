@@ -150,14 +150,13 @@ impl<'a> ItemModel<'a> {
         self.model.gpt2().config().n_embd
     }
 
-    /// Next-event answers for each history. With `only_kind`, the item slot
-    /// is conditioned on that event type alone (for example purchases).
-    pub fn next_events(&self, histories: &[&[u32]], only_kind: Option<EventKind>) -> Result<Vec<NextEvent>> {
+    /// Event-type and end-of-timeline probabilities after each sequence;
+    /// the item slot is filled in later when `with_slot` is set.
+    fn first_step(&self, sequences: &[Vec<u32>], with_slot: bool) -> Result<Vec<NextEvent>> {
         let vocab = self.vocab();
-        let sequences: Vec<Vec<u32>> = histories.iter().map(|events| self.encode(events, 2)).collect();
-        let first = self.next_token_probabilities(&sequences)?;
         let end = vocab.special(END);
-        let mut answers: Vec<NextEvent> = first
+        let first = self.next_token_probabilities(sequences)?;
+        Ok(first
             .iter()
             .map(|probabilities| {
                 let mut kinds = [0f32; EventKind::ALL.len()];
@@ -172,11 +171,26 @@ impl<'a> ItemModel<'a> {
                 }
                 NextEvent {
                     kinds,
-                    slot: vec![0.0; vocab.len()],
+                    slot: if with_slot { vec![0.0; vocab.len()] } else { Vec::new() },
                     end: probabilities[end as usize],
                 }
             })
-            .collect();
+            .collect())
+    }
+
+    /// Event-type and end probabilities only, one forward pass per history:
+    /// the cheap answer for scoring every user of a large log.
+    pub fn next_kinds(&self, histories: &[&[u32]]) -> Result<Vec<NextEvent>> {
+        let sequences: Vec<Vec<u32>> = histories.iter().map(|events| self.encode(events, 0)).collect();
+        self.first_step(&sequences, false)
+    }
+
+    /// Next-event answers for each history. With `only_kind`, the item slot
+    /// is conditioned on that event type alone (for example purchases).
+    pub fn next_events(&self, histories: &[&[u32]], only_kind: Option<EventKind>) -> Result<Vec<NextEvent>> {
+        let vocab = self.vocab();
+        let sequences: Vec<Vec<u32>> = histories.iter().map(|events| self.encode(events, 2)).collect();
+        let mut answers = self.first_step(&sequences, true)?;
         // Follow the likely event types (or the one asked for) one token further.
         let mut extended = Vec::new();
         let mut owners = Vec::new();

@@ -60,9 +60,9 @@ pub fn run(args: TrainArgs) -> CliResult {
     let format: WeightFormat = args.dtype.parse()?;
     let bytes = args.input.read_bytes()?;
     let name = args.input.display_name();
-    let resolved = args.input.options(None).resolve()?;
+    let mut resolved = args.input.options(None).resolve()?;
     let parsed = pipeline::parse(&name, &bytes, &resolved, &mut |_, _| {})?;
-    let options = TrainOptions {
+    resolved.train = TrainOptions {
         layers: args.layers,
         width: args.width,
         heads: args.heads,
@@ -81,7 +81,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     };
     let terminal = std::io::stderr().is_terminal();
     let mut last_line = 0.0f64;
-    let model = pipeline::train_model(&parsed, &options, args.all_events, &mut |progress| {
+    let model = pipeline::train_model(&parsed, &resolved, args.all_events, &mut |progress| {
         show_progress(progress, terminal, &mut last_line)
     })?;
     if terminal {
@@ -119,7 +119,7 @@ pub fn run(args: TrainArgs) -> CliResult {
         );
     }
     match &report.trained_before {
-        Some(cutoff) => eprintln!("trained on events before {cutoff}; later events are held out"),
+        Some(held_out) => eprintln!("held out for evaluation: events from {held_out} on"),
         None => eprintln!("trained on every event"),
     }
     Ok(())

@@ -8,6 +8,7 @@ pub use summary::{EventCounts, Summary};
 
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::paths::{self, Paths};
+use crate::analysis::evaluation::Evaluation;
 use crate::analysis::recommend::{Interest, Recommendations};
 use crate::behavior::TrainingReport;
 use crate::analysis::retention::{self, Retention, RetentionOptions};
@@ -47,7 +48,7 @@ pub struct Report {
     /// bought together.
     pub recommendations: Option<Recommendations>,
     /// Backtest of the model and baselines at one cut-off time.
-    pub evaluation: Option<serde_json::Value>,
+    pub evaluation: Option<Evaluation>,
     /// The behavior model behind the sections above.
     pub model: Option<TrainingReport>,
     /// Why the model sections are missing, when they are.
