@@ -134,7 +134,7 @@ fn interest_of(
     purchase: f32,
     scores: &mut [f32],
 ) -> UserInterest {
-    scorer.item_scores(&answer.slot, scores);
+    scorer.item_scores(answer, scores);
     let items = top_k(scores, 10)
         .into_iter()
         .map(|item| Scored {
@@ -204,7 +204,7 @@ pub fn compute(
             let events = histories[row];
             let name = log.users.name(user as u32);
             interest.push(interest_of(scorer, log, name, &answers[row], soon[row], &mut scores));
-            scorer.item_scores(&answers[row].slot, &mut scores);
+            scorer.item_scores(&answers[row], &mut scores);
             if !options.repeat_purchases {
                 for &index in events {
                     let event = &log.events[index as usize];
@@ -284,7 +284,7 @@ impl ItemScorer for BehaviorScorer<'_> {
         let answers = self.model.next_events(histories, kind).map_err(|error| error.to_string())?;
         let items = scores.len() / histories.len().max(1);
         for (answer, row) in answers.iter().zip(scores.chunks_exact_mut(items)) {
-            self.model.item_scores(&answer.slot, row);
+            self.model.item_scores(answer, row);
         }
         Ok(())
     }

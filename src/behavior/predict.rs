@@ -9,7 +9,7 @@
 
 use candle_core::{Device, Tensor};
 
-use super::vocab::{LogTokens, TokenRole, Vocabulary, END, PAD, USER};
+use super::vocab::{LogTokens, TokenRole, Vocabulary, END, PAD, SAME_ITEM, UNKNOWN_ITEM, USER};
 use super::{BehaviorModel, Result};
 use crate::events::{EventKind, EventLog, NONE};
 use crate::model::Pooling;
@@ -32,6 +32,9 @@ pub struct NextEvent {
     pub slot: Vec<f32>,
     /// Probability that the timeline ends here.
     pub end: f32,
+    /// Item of the history's last event with an item, which `<same-item>`
+    /// stands for, or [`NONE`].
+    pub last_item: u32,
 }
 
 /// A behavior model bound to one log: token mapping and item shares.
@@ -173,6 +176,7 @@ impl<'a> ItemModel<'a> {
                     kinds,
                     slot: if with_slot { vec![0.0; vocab.len()] } else { Vec::new() },
                     end: probabilities[end as usize],
+                    last_item: NONE,
                 }
             })
             .collect())
@@ -191,6 +195,9 @@ impl<'a> ItemModel<'a> {
         let vocab = self.vocab();
         let sequences: Vec<Vec<u32>> = histories.iter().map(|events| self.encode(events, 2)).collect();
         let mut answers = self.first_step(&sequences, true)?;
+        for (answer, events) in answers.iter_mut().zip(histories) {
+            answer.last_item = self.last_item(events);
+        }
         // Follow the likely event types (or the one asked for) one token further.
         let mut extended = Vec::new();
         let mut owners = Vec::new();
@@ -218,11 +225,15 @@ impl<'a> ItemModel<'a> {
             }
         }
         let second = self.next_token_probabilities(&extended)?;
+        let unknown_item = vocab.special(UNKNOWN_ITEM);
+        let same_item = vocab.special(SAME_ITEM);
         for ((row, weight), probabilities) in owners.into_iter().zip(second) {
             let slot = &mut answers[row].slot;
             for (token, p) in probabilities.into_iter().enumerate() {
-                if matches!(vocab.role(token as u32), TokenRole::Item(_) | TokenRole::Category(_))
-                    || token as u32 == vocab.special(super::vocab::UNKNOWN_ITEM)
+                let id = token as u32;
+                if matches!(vocab.role(id), TokenRole::Item(_) | TokenRole::Category(_))
+                    || id == unknown_item
+                    || id == same_item
                 {
                     slot[token] += weight * p;
                 }
@@ -231,10 +242,25 @@ impl<'a> ItemModel<'a> {
         Ok(answers)
     }
 
-    /// Writes a score for every log item from an item-slot distribution.
-    pub fn item_scores(&self, slot: &[f32], scores: &mut [f32]) {
+    /// Item of the last event with an item in `events`, or [`NONE`].
+    fn last_item(&self, events: &[u32]) -> u32 {
+        events
+            .iter()
+            .rev()
+            .map(|&index| self.log.events[index as usize].item)
+            .find(|&item| item != NONE)
+            .unwrap_or(NONE)
+    }
+
+    /// Writes a score for every log item from an answer's item-slot
+    /// distribution; `<same-item>` adds to the history's last item.
+    pub fn item_scores(&self, answer: &NextEvent, scores: &mut [f32]) {
+        let slot = &answer.slot;
         for (item, score) in scores.iter_mut().enumerate() {
             *score = slot[self.tokens.item[item] as usize] * self.share[item];
+        }
+        if answer.last_item != NONE {
+            scores[answer.last_item as usize] += slot[self.vocab().special(SAME_ITEM) as usize];
         }
     }
 
@@ -299,7 +325,7 @@ impl<'a> ItemModel<'a> {
         let log_scores: Vec<Vec<f32>> = answers
             .iter()
             .map(|answer| {
-                self.item_scores(&answer.slot, &mut scores);
+                self.item_scores(answer, &mut scores);
                 items.iter().map(|&item| scores[item].max(1e-12).ln()).collect()
             })
             .collect();
@@ -367,9 +393,9 @@ mod tests {
             let index = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b])).unwrap();
             log.items.name(index as u32).to_string()
         };
-        scorer.item_scores(&answers[0].slot, &mut scores);
+        scorer.item_scores(&answers[0], &mut scores);
         assert_eq!(best(&scores), "B");
-        scorer.item_scores(&answers[1].slot, &mut scores);
+        scorer.item_scores(&answers[1], &mut scores);
         assert_eq!(best(&scores), "D");
         // After a view, the next event is a purchase in every training user.
         let next = scorer.next_events(&histories[..1], None).unwrap();

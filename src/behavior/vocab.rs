@@ -4,7 +4,8 @@
 //! minute passed since the user's previous event, the event type, and the
 //! item. Items seen often enough get a token of their own; rarer items are
 //! written as their category's token, and items without a category as
-//! `<unk-item>`. A user's sequence opens with `<user>`; training sequences
+//! `<unk-item>`, and an item equal to the previous event's item as
+//! `<same-item>`. A user's sequence opens with `<user>`; training sequences
 //! close with `</s>`.
 
 use std::collections::HashMap;
@@ -20,8 +21,12 @@ pub const USER: &str = "<user>";
 pub const END: &str = "</s>";
 pub const UNKNOWN: &str = "<unk>";
 pub const UNKNOWN_ITEM: &str = "<unk-item>";
+/// The same item as the user's previous event with an item. Repeat views
+/// are common, and one token for them lets a small model learn repeats
+/// without learning to copy every item token.
+pub const SAME_ITEM: &str = "<same-item>";
 
-const SPECIALS: [&str; 5] = [PAD, USER, END, UNKNOWN, UNKNOWN_ITEM];
+const SPECIALS: [&str; 6] = [PAD, USER, END, UNKNOWN, UNKNOWN_ITEM, SAME_ITEM];
 const KIND_PREFIX: &str = "ev:";
 const CATEGORY_PREFIX: &str = "cat:";
 const ITEM_PREFIX: &str = "item:";
@@ -406,7 +411,9 @@ impl LogTokens {
         mut positions: Option<&mut Vec<usize>>,
     ) {
         out.push(vocab.special(USER));
+        let same_item = vocab.special(SAME_ITEM);
         let mut previous: Option<i64> = None;
+        let mut previous_item = NONE;
         for &index in events {
             let event = &log.events[index as usize];
             if self.time_gaps {
@@ -418,8 +425,11 @@ impl LogTokens {
             if let Some(kind) = vocab.kind(event.kind) {
                 out.push(kind);
             }
-            if event.item != NONE {
+            if event.item != NONE && event.item == previous_item {
+                out.push(same_item);
+            } else if event.item != NONE {
                 out.push(self.item[event.item as usize]);
+                previous_item = event.item;
             } else if event.category != NONE && self.category[event.category as usize] != NO_TOKEN
             {
                 out.push(self.category[event.category as usize]);
@@ -465,7 +475,7 @@ mod tests {
         let text: Vec<&str> = ids.iter().map(|&id| vocab.token(id)).collect();
         assert_eq!(
             text,
-            ["<user>", "ev:view", "item:A", "ev:cart", "item:A", "gap:1h", "ev:view", "cat:c2"]
+            ["<user>", "ev:view", "item:A", "ev:cart", "<same-item>", "gap:1h", "ev:view", "cat:c2"]
         );
     }
 
@@ -500,15 +510,15 @@ mod tests {
     #[test]
     fn tokenizer_round_trip_keeps_ids_with_spaces() {
         let tokens = vec![
-            PAD, USER, END, UNKNOWN, UNKNOWN_ITEM, "ev:view", "item:red%20shoe%25",
+            PAD, USER, END, UNKNOWN, UNKNOWN_ITEM, SAME_ITEM, "ev:view", "item:red%20shoe%25",
         ]
         .into_iter()
         .map(String::from)
         .collect();
         let vocab = Vocabulary::from_tokens(tokens);
-        assert_eq!(vocab.role(6), &TokenRole::Item("red shoe%".to_string()));
+        assert_eq!(vocab.role(7), &TokenRole::Item("red shoe%".to_string()));
         let tokenizer = vocab.to_tokenizer().unwrap();
-        assert_eq!(tokenizer.encode("<user> ev:view item:red%20shoe%25 nope").unwrap(), [1, 5, 6, 3]);
+        assert_eq!(tokenizer.encode("<user> ev:view item:red%20shoe%25 nope").unwrap(), [1, 6, 7, 3]);
         let back = Vocabulary::from_tokenizer(&tokenizer).unwrap();
         assert_eq!(back.tokens, vocab.tokens);
         assert_eq!(escape("red shoe%"), "red%20shoe%25");
