@@ -5,3 +5,4 @@ pub mod funnel;
 pub mod paths;
 pub mod retention;
 pub mod rfm;
+pub mod segments;
