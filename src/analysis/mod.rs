@@ -6,3 +6,4 @@ pub mod paths;
 pub mod retention;
 pub mod rfm;
 pub mod segments;
+pub mod together;
