@@ -8,3 +8,5 @@ pub mod paths;
 pub mod recommend;
 pub mod retention;
 pub mod rfm;
+pub mod segments;
+pub mod together;
