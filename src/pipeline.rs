@@ -6,6 +6,8 @@ use crate::analysis::evaluation::{
     self, Backtest, BacktestOptions, BinaryTarget, Evaluation, SplitKind,
 };
 use crate::analysis::recommend::{self, BehaviorScorer, RecommendOptions, MODEL_METHOD};
+use crate::analysis::segments::{self, Embeddings, SegmentOptions};
+use crate::analysis::together::{self, TogetherOptions};
 use crate::behavior::{BehaviorModel, ItemModel, Progress, TrainOptions, Trainer};
 use crate::model::LoadLimits;
 use crate::events::{
@@ -270,9 +272,49 @@ pub fn complete(
             progress("recommendations", share)
         })?;
     report.interest = Some(interest);
+    let mut recommendations = recommendations;
+    recommendations.together = Some(together::together(log, timelines, &TogetherOptions::default()));
     report.recommendations = Some(recommendations);
+
+    progress("segments", 0.0);
+    let embeddings = user_embeddings(&scorer, timelines, &mut |share| progress("segments", share * 0.8))?;
+    let options = SegmentOptions {
+        k: resolved.segments,
+        seed: resolved.train.seed,
+        ..SegmentOptions::default()
+    };
+    report.segments = Some(segments::segment(log, timelines, &embeddings, &options, resolved.lang));
+    progress("segments", 1.0);
     report.model = Some(model.report().clone());
     Ok(())
+}
+
+/// Users embedded for segmentation, most active first.
+const MAX_EMBEDDED_USERS: usize = 50_000;
+
+/// Mean-pooled model states of the most active users' timelines.
+fn user_embeddings(
+    scorer: &ItemModel,
+    timelines: &Timelines,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Embeddings, AnalyzeError> {
+    let mut users: Vec<u32> = (0..timelines.users() as u32)
+        .filter(|&user| !timelines.of_user(user as usize).is_empty())
+        .collect();
+    users.sort_by_key(|&user| (std::cmp::Reverse(timelines.of_user(user as usize).len()), user));
+    users.truncate(MAX_EMBEDDED_USERS);
+    users.sort_unstable();
+    let mut data = Vec::with_capacity(users.len() * scorer.width());
+    for (done, chunk) in users.chunks(512).enumerate() {
+        let histories: Vec<&[u32]> = chunk.iter().map(|&user| timelines.of_user(user as usize)).collect();
+        data.extend(scorer.embeddings(&histories)?);
+        progress(((done + 1) * 512).min(users.len()) as f64 / users.len().max(1) as f64);
+    }
+    Ok(Embeddings {
+        users,
+        dim: scorer.width(),
+        data,
+    })
 }
 
 /// Backtests the model beside the three baselines on the same split, and

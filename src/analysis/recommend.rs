@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::analysis::evaluation::{ItemScorer, Task};
+use crate::analysis::together::Together;
 use crate::behavior::predict::NextEvent;
 use crate::behavior::{ItemModel, Result};
 use crate::events::{display_name, EventKind, EventLog, NONE};
@@ -101,7 +102,7 @@ pub struct Recommendations {
     pub repeat_purchases: bool,
     pub users: Vec<UserRecommendations>,
     /// Viewed-together and bought-together lists per item, when computed.
-    pub together: Option<serde_json::Value>,
+    pub together: Option<Together>,
 }
 
 /// Indices of the `k` largest finite scores, best first, ties by index.

@@ -9,6 +9,7 @@ pub use summary::{EventCounts, Summary};
 use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::paths::{self, Paths};
 use crate::analysis::evaluation::Evaluation;
+use crate::analysis::segments::Segments;
 use crate::analysis::recommend::{Interest, Recommendations};
 use crate::behavior::TrainingReport;
 use crate::analysis::retention::{self, Retention, RetentionOptions};
@@ -40,7 +41,7 @@ pub struct Report {
     /// Behavior sentences of the most active users.
     pub sentences: Vec<String>,
     /// Customer segments from the behavior model's user embeddings.
-    pub segments: Option<serde_json::Value>,
+    pub segments: Option<Segments>,
     /// Items, categories and next events each listed user is expected to
     /// turn to.
     pub interest: Option<Interest>,
