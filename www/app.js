@@ -271,12 +271,14 @@ async function analyzeFile(file, options = {}, extra = {}) {
       },
     });
     modelGeneration = engine.generation;
+    modelView.finishTraining();
     hideProgress();
     await showReport(report, 'done');
     updateMappingForm(report);
     setStatus('done');
     return report;
   } catch (error) {
+    modelView.finishTraining();
     hideProgress();
     if (error instanceof CancelledError) {
       showNotice(ui.t('cancelled'));

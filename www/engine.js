@@ -14,6 +14,8 @@ export class CancelledError extends Error {
 // Progress steps after which the worker trains the model and can stop at
 // its next step instead of being replaced.
 const TRAINING_STEPS = new Set(['train', 'model']);
+// How long the worker may take to send a saved model file.
+const SAVE_MODEL_TIMEOUT_MS = 60_000;
 
 export class AnalysisEngine {
   /**
@@ -92,11 +94,21 @@ export class AnalysisEngine {
     }
   }
 
-  request(message, handlers = {}) {
+  /**
+   * Posts `message` with a new id and resolves with the worker's final
+   * reply to it. With `timeoutMs`, rejects when no reply came in time.
+   */
+  request(message, handlers = {}, timeoutMs = null) {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { kind: message.type, handlers, resolve, reject, step: null, training: false });
       this.worker.postMessage({ ...message, id });
+      if (timeoutMs !== null) {
+        setTimeout(() => {
+          if (!this.pending.delete(id)) return;
+          reject(new Error(`the analysis worker sent no reply to "${message.type}" within ${timeoutMs / 1000} s`));
+        }, timeoutMs);
+      }
     });
   }
 
@@ -113,7 +125,7 @@ export class AnalysisEngine {
 
   /** Requests the trained model file; resolves to `{bytes, name}`. */
   saveModel() {
-    return this.request({ type: 'save-model' });
+    return this.request({ type: 'save-model' }, {}, SAVE_MODEL_TIMEOUT_MS);
   }
 
   /**

@@ -20,6 +20,7 @@ const METRICS = ['hit_rate', 'ndcg', 'precision', 'recall', 'f1'];
 
 const live = { points: [], offset: 0, lastStep: 0, lastSteps: 0, timer: null, ui: null, visible: () => false };
 
+
 /** Wires the model buttons to the page's handlers. */
 export function setup({ onSave, onLoad, onForget, isVisible }) {
   live.visible = isVisible;
@@ -34,11 +35,18 @@ export function setup({ onSave, onLoad, onForget, isVisible }) {
 
 /** Clears the live loss curve when a new analysis starts. */
 export function startTraining(ui) {
+  finishTraining();
   live.points = [];
   live.offset = 0;
   live.lastStep = 0;
   live.lastSteps = 0;
   live.ui = ui;
+}
+
+/** Stops live redraws once the analysis has ended, so they cannot replace the final curve. */
+export function finishTraining() {
+  clearTimeout(live.timer);
+  live.timer = null;
 }
 
 /**
@@ -219,20 +227,11 @@ export async function render(report, ui, { canSave }) {
   $('#model-save').disabled = !(model && canSave());
   renderEvaluation(report, ui);
   const chart = $('#loss-chart');
-  if (!showAvailability($('#model-unavailable'), $('#model-body'), model, ui)) {
-    if (ui.stage === 'basic' && live.points.length > 0) {
-      $('#model-body').hidden = false;
-      $('#model-details').hidden = true;
-      await drawChart(chart, lossCurveOption(live.points, ui));
-    } else {
-      clearChart(chart);
-    }
-    return;
+  if (showAvailability($('#model-unavailable'), $('#model-body'), model, ui)) {
+    $('#model-training').hidden = true;
+    renderFacts(model, ui);
   }
-  $('#model-details').hidden = false;
-  $('#model-training').hidden = true;
-  renderFacts(model, ui);
-  const curve = model.loss_curve ?? [];
+  const curve = model ? (model.loss_curve ?? []) : live.points;
   if (curve.length > 0) {
     await drawChart(chart, lossCurveOption(curve, ui));
   } else {
