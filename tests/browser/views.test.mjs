@@ -213,6 +213,66 @@ describe('Behavior Lens views', () => {
     });
   }
 
+  test('tables sort and page', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      const report = await analyze(page, path.join(REPO_ROOT, REAL_LOGS[0]));
+      const customers = report.rfm.customers_list;
+      assert.ok(customers.length > 100, `only ${customers.length} RFM customers; the test needs more than two pages`);
+      await openView(page, 'segments');
+      const rows = page.locator('#rfm-customers tbody tr');
+      const pager = page.locator('#rfm-customers + .pager');
+      assert.equal(await rows.count(), 50, 'rows on the first page');
+      assert.match(await pager.innerText(), new RegExp(`1–50 of ${customers.length}`));
+      const firstUser = await rows.first().locator('td').first().textContent();
+      assert.equal(firstUser, customers[0].user, 'the first page starts with the report order');
+
+      await pager.locator('button').last().click();
+      assert.match(await pager.innerText(), new RegExp(`51–100 of ${customers.length}`));
+      assert.equal(await rows.first().locator('td').first().textContent(), customers[50].user);
+
+      // The "Orders" column sorts descending on the first click.
+      const ordersHeader = page.locator('#rfm-customers thead th').nth(3);
+      await ordersHeader.locator('button').click();
+      assert.equal(await ordersHeader.getAttribute('aria-sort'), 'descending');
+      assert.match(await pager.innerText(), /^\D*1–50/, 'sorting returns to the first page');
+      const maxOrders = Math.max(...customers.map((customer) => customer.orders));
+      const shown = await rows.evaluateAll((trs) => trs.map((tr) => Number(tr.children[3].textContent.replace(/\D/g, ''))));
+      assert.equal(shown[0], maxOrders, 'the first row after sorting by orders');
+      assert.deepEqual(shown, [...shown].sort((a, b) => b - a), 'orders on the first page are not descending');
+
+      await ordersHeader.locator('button').click();
+      assert.equal(await ordersHeader.getAttribute('aria-sort'), 'ascending');
+      const minOrders = Math.min(...customers.map((customer) => customer.orders));
+      assert.equal(Number((await rows.first().locator('td').nth(3).textContent()).replace(/\D/g, '')), minOrders);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('Sankey shows every transition', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      await analyze(page, path.join(REPO_ROOT, REES46_LOG));
+      await openView(page, 'paths');
+      await page.selectOption('#sankey-mode', 'transitions');
+      await page.waitForFunction(() => document.querySelector('#view-paths').dataset.rendered === 'true');
+      await page.waitForTimeout(ANIMATION_MS);
+      assert.match(await page.textContent('#sankey-note'), /view → view/);
+      const chart = page.locator('#sankey-chart');
+      await assertDrawn(chart, 'transition Sankey', path.join(ARTIFACTS, 'sankey-transitions.png'), 2);
+      const links = await page.evaluate(async () => {
+        const echarts = await import('./vendor/echarts.esm.min.js');
+        const option = echarts.getInstanceByDom(document.querySelector('#sankey-chart')).getOption();
+        return option.series[0].links.map((link) => `${link.source}>${link.target}`);
+      });
+      assert.ok(links.includes('from:view>to:view'), `no view → view link among ${links.join(', ')}`);
+      assert.ok(links.every((link) => link.startsWith('from:') && link.split('>')[1].startsWith('to:')), 'a link goes right to left');
+    } finally {
+      await context.close();
+    }
+  });
+
   test('fixture report fills every view', async () => {
     const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
     try {
@@ -518,11 +578,15 @@ describe('Behavior Lens views', () => {
     // A server of its own, so that closing it takes the origin offline.
     const { server, url } = await startServer({ root: WWW_ROOT, port: 0 });
     let serverOpen = true;
-    const { context, page } = await openApp({ url });
+    // A cache of an older version of the page, which activation deletes.
+    const staleCache = () => caches.open('behavior-lens-v0');
+    const { context, page } = await openApp({ url, initScripts: [staleCache] });
     try {
       await page.evaluate(async () => {
         await navigator.serviceWorker.ready;
       });
+      const cacheNames = await page.evaluate(() => caches.keys());
+      assert.deepEqual(cacheNames, ['behavior-lens-v1'], 'caches after the service worker activated');
       await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
       await context.setOffline(true);
       await closeServer(server);
