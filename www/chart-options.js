@@ -25,7 +25,7 @@ export function stateName(state, ui) {
 /** Funnel chart of one funnel table: count, conversion and drop-off per step. */
 export function funnelOption(table, ui) {
   const labels = table.steps.map((step, index) => {
-    const drop = index === 0 ? '' : ` · −${ui.number(step.drop_off)}`;
+    const drop = index === 0 || step.drop_off === 0 ? '' : ` · −${ui.number(step.drop_off)}`;
     return `${ui.t(`kind.${step.step}`)}: ${ui.number(step.count)} (${percent(step.conversion)})${drop}`;
   });
   const details = table.steps.map((step) =>
@@ -43,13 +43,14 @@ export function funnelOption(table, ui) {
       {
         type: 'funnel',
         sort: 'none',
-        left: '5%',
-        width: '90%',
+        left: '2%',
+        width: '50%',
         top: 10,
         bottom: 10,
-        minSize: '8%',
+        minSize: '4%',
         gap: 2,
-        label: { position: 'inside', formatter: (params) => labels[params.dataIndex], color: '#fff', textBorderColor: '#1d2430', textBorderWidth: 2 },
+        label: { position: 'right', formatter: (params) => labels[params.dataIndex], color: '#1d2430', overflow: 'break' },
+        labelLine: { show: true },
         data: table.steps.map((step) => ({
           name: ui.t(`kind.${step.step}`),
           value: step.count,
