@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the page's WebAssembly module and the native CLI:
 #   www/pkg/behavior_lens.js, www/pkg/behavior_lens_bg.wasm  (release, SIMD)
-#   www/vendor/echarts.min.js                                 (from node_modules)
+#   www/vendor/echarts.esm.min.js                             (from node_modules)
 #   target/release/behavior-lens                              (native CLI)
 #
 # Run scripts/setup.sh first; it installs the pinned wasm-bindgen-cli.
@@ -118,14 +118,22 @@ else
 fi
 
 step "Vendored chart library -> www/vendor/"
-echarts_source=node_modules/echarts/dist/echarts.min.js
-if [[ -f "$echarts_source" ]]; then
-  mkdir -p www/vendor
-  cp "$echarts_source" www/vendor/echarts.min.js
-  note "copied $echarts_source ($(file_size "$echarts_source") bytes)"
-else
-  note "$echarts_source not found (run scripts/setup.sh): www/vendor/ left as it is"
+# The page imports the ES module build of ECharts on demand, so the file is
+# copied under a .js name that common static servers send as JavaScript. The
+# Apache-2.0 license and notice travel with it.
+echarts_dir=node_modules/echarts
+echarts_source=$echarts_dir/dist/echarts.esm.min.mjs
+if [[ ! -f "$echarts_source" ]]; then
+  echo "build: $echarts_source is missing; run scripts/setup.sh (npm ci) to install the echarts package" >&2
+  exit 1
 fi
+rm -rf www/vendor
+mkdir -p www/vendor
+cp "$echarts_source" www/vendor/echarts.esm.min.js
+cp "$echarts_dir/LICENSE" www/vendor/echarts-LICENSE.txt
+cp "$echarts_dir/NOTICE" www/vendor/echarts-NOTICE.txt
+echarts_version="$(node -p "require('./$echarts_dir/package.json').version")"
+note "copied ECharts $echarts_version: $echarts_source ($(file_size "$echarts_source") bytes)"
 
 if [[ "$build_cli" == 1 ]]; then
   step "Native CLI (cargo build --release --bin behavior-lens)"

@@ -11,99 +11,41 @@
 // npm ci (playwright-core) and /usr/bin/chromium.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 
 import { chromium } from 'playwright-core';
 
-import { HOST, startServer } from '../../scripts/serve.mjs';
-
-const execFileAsync = promisify(execFile);
-
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const WWW_ROOT = path.join(REPO_ROOT, 'www');
-// The debug CLI that `cargo test` builds computes the same numbers as the
-// release one.
-const CLI_PATH = path.join(REPO_ROOT, process.env.BEHAVIOR_LENS_CLI ?? 'target/debug/behavior-lens');
-const CHROMIUM_PATH = '/usr/bin/chromium';
-
-// Real public logs, each in a different source format.
-const REAL_LOGS = [
-  'tests/data/taobao-userbehavior-sample/UserBehavior.csv',
-  'tests/data/rees46-2019-oct-head/2019-Oct.csv',
-  'tests/data/tianchi-mobile-sample/sample_user_behavior.csv',
-  'tests/data/cdnow/CDNOW_master.txt',
-  'tests/data/instacart-sample/df_sample.csv',
-];
+import { startServer } from '../../scripts/serve.mjs';
+import {
+  CHROMIUM_ARGS,
+  CHROMIUM_PATH,
+  CLI_PATH,
+  PageLog,
+  ANALYSIS_TIMEOUT_MS,
+  READY_TIMEOUT_MS,
+  REAL_LOGS,
+  REPO_ROOT,
+  SAMPLE_FILE,
+  WWW_ROOT,
+  closeServer,
+  inspectWithCli,
+  proxyArgs,
+  readErrorText,
+  startBlockingProxy,
+  startStatusRecording,
+  waitForOutcome as waitForOutcomeIn,
+  waitForStatus as waitForStatusIn,
+} from './harness.mjs';
 
 // An item table from the Tianchi sample: it has no user column, so it is
 // not an event log and must be rejected.
 const ITEM_TABLE = 'tests/data/tianchi-mobile-sample/sample_item_info.csv';
-const SAMPLE_FILE = 'www/samples/rees46-2019-oct-head.csv';
 
 const SUMMARY_KEYS = ['events', 'users', 'items', 'sessions', 'rows', 'rejected'];
-
-// Upper bounds for waits so that a stuck page fails the test instead of
-// hanging the run. They are limits, not performance assertions.
-const READY_TIMEOUT_MS = 60_000;
-const ANALYSIS_TIMEOUT_MS = 120_000;
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/**
- * Starts an HTTP proxy on 127.0.0.1 that responds to every request with 403 and
- * rejects every CONNECT tunnel. Chromium sends all non-loopback traffic to
- * it, so such a request fails locally instead of leaving the machine.
- */
-function startBlockingProxy() {
-  const blocked = [];
-  const proxy = createServer((request, response) => {
-    blocked.push(request.url);
-    response.writeHead(403, { 'Content-Type': 'text/plain' });
-    response.end('blocked by the test proxy\n');
-  });
-  proxy.on('connect', (request, socket) => {
-    blocked.push(`CONNECT ${request.url}`);
-    socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
-  });
-  return new Promise((resolve, reject) => {
-    proxy.once('error', reject);
-    proxy.listen(0, HOST, () => {
-      resolve({ proxy, blocked, url: `http://${HOST}:${proxy.address().port}` });
-    });
-  });
-}
-
-function closeServer(server) {
-  return new Promise((resolve) => {
-    server.closeAllConnections?.();
-    server.close(() => resolve());
-  });
-}
-
-/** Runs the native CLI's `inspect FILE --json` and parses its output. */
-async function inspectWithCli(relativePath) {
-  const { stdout } = await execFileAsync(CLI_PATH, ['inspect', relativePath, '--json'], {
-    cwd: REPO_ROOT,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return JSON.parse(stdout);
-}
 
 describe('Behavior Lens page', () => {
   let appServer;
@@ -121,8 +63,10 @@ describe('Behavior Lens page', () => {
 
   // Every request seen by the browser context, including worker requests.
   const requests = [];
-  // Console errors and uncaught exceptions, shown when a wait fails.
-  const pageLog = [];
+  const pageLog = new PageLog();
+  const watchPage = (target) => pageLog.watch(target);
+  const waitForStatus = (frame, expected, timeout) => waitForStatusIn(frame, expected, timeout, pageLog);
+  const waitForOutcome = (frame) => waitForOutcomeIn(frame, pageLog);
 
   before(async () => {
     for (const required of [path.join(WWW_ROOT, 'index.html'), path.join(WWW_ROOT, 'pkg'), CLI_PATH]) {
@@ -162,18 +106,14 @@ describe('Behavior Lens page', () => {
     context = await chromium.launchPersistentContext(userDataDir, {
       executablePath: CHROMIUM_PATH,
       headless: true,
-      args: [
-        ...CHROMIUM_ARGS,
-        `--proxy-server=${blockingProxy.url}`,
-        `--proxy-bypass-list=${HOST}`,
-      ],
+      args: [...CHROMIUM_ARGS, ...proxyArgs(blockingProxy.url)],
     });
     context.on('request', (request) => {
       requests.push(request.url());
     });
     context.on('response', (response) => {
       if (response.status() >= 400) {
-        pageLog.push(`HTTP ${response.status()}: ${response.url()}`);
+        pageLog.lines.push(`HTTP ${response.status()}: ${response.url()}`);
       }
     });
     page = context.pages()[0] ?? (await context.newPage());
@@ -194,87 +134,14 @@ describe('Behavior Lens page', () => {
     }
   });
 
-  function watchPage(target) {
-    target.on('console', (message) => {
-      if (message.type() === 'error') {
-        pageLog.push(`console.error: ${message.text()}`);
-      }
-    });
-    target.on('pageerror', (error) => {
-      pageLog.push(`uncaught: ${error.message}`);
-    });
-  }
-
-  function describeState(status) {
-    const log = pageLog.length > 0 ? pageLog.slice(-10).join('\n  ') : '(none)';
-    return `last data-status: ${status}\n  page errors:\n  ${log}`;
-  }
-
-  // Waits until data-status is `expected` or `error`, and fails on `error`
-  // without waiting for the timeout.
-  async function waitForStatus(frame, expected, timeout) {
-    try {
-      await frame.waitForFunction(
-        (value) => [value, 'error'].includes(document.body?.dataset.status),
-        expected,
-        { timeout },
-      );
-    } catch (error) {
-      const status = await frame.evaluate(() => document.body?.dataset.status).catch(() => 'unknown');
-      throw new Error(`page did not reach data-status "${expected}": ${error.message}\n  ${describeState(status)}`);
-    }
-    const status = await frame.evaluate(() => document.body.dataset.status);
-    if (status !== expected) {
-      const errorText = await readErrorText(frame);
-      assert.fail(`data-status is "${status}", expected "${expected}"; #error shows: ${errorText}\n  ${describeState(status)}`);
-    }
-  }
-
   async function openApp() {
     await page.goto(appUrl);
     await waitForStatus(page, 'ready', READY_TIMEOUT_MS);
   }
 
-  // Starts recording every data-status change, so that the `done` of this
-  // run is not confused with the `done` left by a previous one.
-  async function startStatusRecording(frame) {
-    await frame.evaluate(() => {
-      window.__statusHistory = [];
-      if (!window.__statusObserver) {
-        window.__statusObserver = new MutationObserver(() => {
-          window.__statusHistory.push(document.body.dataset.status);
-        });
-        window.__statusObserver.observe(document.body, {
-          attributes: true,
-          attributeFilter: ['data-status'],
-        });
-      }
-    });
-  }
-
-  // Waits until the status recorded since startStatusRecording becomes
-  // `done` or `error`, and returns it.
-  async function waitForOutcome(frame) {
-    try {
-      await frame.waitForFunction(
-        () => window.__statusHistory.some((status) => status === 'done' || status === 'error'),
-        null,
-        { timeout: ANALYSIS_TIMEOUT_MS },
-      );
-    } catch (error) {
-      const status = await frame.evaluate(() => document.body?.dataset.status).catch(() => 'unknown');
-      throw new Error(`analysis did not finish: ${error.message}\n  ${describeState(status)}`);
-    }
-    return frame.evaluate(() => document.body.dataset.status);
-  }
-
   async function readSummary(frame) {
     const json = await frame.evaluate(() => JSON.stringify(window.behaviorLens?.report?.summary ?? null));
     return JSON.parse(json);
-  }
-
-  async function readErrorText(frame) {
-    return frame.evaluate(() => document.querySelector('#error')?.innerText ?? '');
   }
 
   async function checkOverviewValues(frame, summary) {
