@@ -1,7 +1,9 @@
 //! Next-token cross-entropy as one fused operation with its own backward
 //! pass. Built from separate tensor ops, log-softmax over a large
-//! vocabulary makes about ten passes over the logits forward and as many
-//! backward; this op makes one pass forward and one backward.
+//! vocabulary takes about ten passes over the logits each way. This op
+//! computes the softmax once and reuses it for the gradient.
+
+use std::sync::Mutex;
 
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
@@ -10,24 +12,23 @@ use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 pub struct MaskedNll {
     targets: Vec<u32>,
     mask: Vec<f32>,
+    /// Softmax of the logits, kept by the forward pass for the backward one.
+    probabilities: Mutex<Vec<f32>>,
 }
 
 impl MaskedNll {
     pub fn new(targets: Vec<u32>, mask: Vec<f32>) -> MaskedNll {
-        MaskedNll { targets, mask }
+        MaskedNll {
+            targets,
+            mask,
+            probabilities: Mutex::new(Vec::new()),
+        }
     }
 
     /// Applies the op to `[rows, vocab]` logits; the result has one element.
     pub fn apply(self, logits: &Tensor) -> candle_core::Result<Tensor> {
         logits.contiguous()?.apply_op1(self)
     }
-}
-
-/// Log of the sum of exponentials of a row, computed stably.
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
-    max + sum.ln()
 }
 
 fn logits_slice<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
@@ -51,31 +52,51 @@ impl CustomOp1 for MaskedNll {
             candle_core::bail!("masked cross-entropy: {rows} rows but {} targets", self.targets.len());
         }
         let logits = logits_slice(storage, layout)?;
+        let mut probabilities = vec![0f32; rows * vocab];
         let mut total = 0f64;
-        for (row, values) in logits.chunks_exact(vocab).enumerate() {
+        for (row, (values, out)) in logits
+            .chunks_exact(vocab)
+            .zip(probabilities.chunks_exact_mut(vocab))
+            .enumerate()
+        {
             if self.mask[row] == 0.0 {
                 continue;
             }
+            let max = values.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let mut sum = 0f32;
+            for (p, &x) in out.iter_mut().zip(values) {
+                *p = (x - max).exp();
+                sum += *p;
+            }
+            let inverse = 1.0 / sum;
+            out.iter_mut().for_each(|p| *p *= inverse);
             let target = self.targets[row] as usize;
-            total += f64::from(self.mask[row] * (log_sum_exp(values) - values[target]));
+            total += f64::from(self.mask[row] * (max + sum.ln() - values[target]));
         }
+        *self.probabilities.lock().map_err(|_| candle_core::Error::Msg("poisoned softmax cache".into()))? =
+            probabilities;
         Ok((CpuStorage::F32(vec![total as f32]), Shape::from(1)))
     }
 
     fn bwd(&self, arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let (rows, vocab) = arg.dims2()?;
         let scale = grad_res.flatten_all()?.to_vec1::<f32>()?[0];
-        let logits = arg.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let mut grad = vec![0f32; rows * vocab];
-        for (row, (values, out)) in logits.chunks_exact(vocab).zip(grad.chunks_exact_mut(vocab)).enumerate() {
+        let mut grad = std::mem::take(
+            &mut *self
+                .probabilities
+                .lock()
+                .map_err(|_| candle_core::Error::Msg("poisoned softmax cache".into()))?,
+        );
+        if grad.len() != rows * vocab {
+            candle_core::bail!("masked cross-entropy: the backward pass ran without a forward pass");
+        }
+        for (row, out) in grad.chunks_exact_mut(vocab).enumerate() {
             let weight = self.mask[row] * scale;
             if weight == 0.0 {
+                out.fill(0.0);
                 continue;
             }
-            let lse = log_sum_exp(values);
-            for (g, &x) in out.iter_mut().zip(values) {
-                *g = weight * (x - lse).exp();
-            }
+            out.iter_mut().for_each(|g| *g *= weight);
             out[self.targets[row] as usize] -= weight;
         }
         Ok(Some(Tensor::from_vec(grad, (rows, vocab), arg.device())?))

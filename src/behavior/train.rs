@@ -235,9 +235,9 @@ fn token_count(windows: &[Vec<u32>]) -> usize {
 /// Model size from the number of training tokens: a few hundred thousand
 /// parameters for a small shop, more for larger logs.
 fn size_for(tokens: usize, options: &TrainOptions) -> (usize, usize, usize, usize) {
-    let (layers, width, context) = if tokens < 200_000 {
+    let (layers, width, context) = if tokens < 1_000_000 {
         (2, 64, 64)
-    } else if tokens < 2_000_000 {
+    } else if tokens < 5_000_000 {
         (3, 96, 96)
     } else {
         (4, 128, 128)

@@ -54,7 +54,7 @@ impl Default for VocabOptions {
     fn default() -> Self {
         VocabOptions {
             min_item_count: 2,
-            max_items: 6000,
+            max_items: 4000,
             max_categories: 1000,
         }
     }

@@ -45,7 +45,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2)]
     pub min_item_count: usize,
     /// Largest number of item tokens.
-    #[arg(long, default_value_t = 6000)]
+    #[arg(long, default_value_t = 4000)]
     pub max_items: usize,
     /// Train on every event instead of only those before the evaluation
     /// cut-off.

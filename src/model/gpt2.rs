@@ -54,6 +54,8 @@ pub enum Activation {
 impl Activation {
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
         let ys = match self {
+            // The fused kernel only pays off when a gradient is needed.
+            Activation::GeluTanh if xs.track_op() => super::ops::gelu_tanh(xs)?,
             Activation::GeluTanh => xs.gelu()?,
             Activation::GeluErf => xs.gelu_erf()?,
             Activation::Relu => xs.relu()?,

@@ -7,6 +7,7 @@
 
 pub mod gguf;
 pub mod gpt2;
+pub mod ops;
 pub mod tokenizer;
 
 pub use gguf::{GgufModel, LoadLimits, TokenizerStorage, WeightFormat, WriteReport};
