@@ -65,7 +65,13 @@ fn first_steps_repeat_the_stored_run() {
     let model = model();
     let stored = &model.report().loss_curve[0];
     let mut trainer = pipeline::trainer(&parsed, &resolved, false).expect("training starts");
-    assert_eq!(trainer.config(), model.gpt2().config());
+    let (fresh, stored_config) = (trainer.config(), model.gpt2().config());
+    assert_eq!(fresh.vocab_size, stored_config.vocab_size);
+    assert_eq!(fresh.n_positions, stored_config.n_positions);
+    assert_eq!(fresh.n_embd, stored_config.n_embd);
+    assert_eq!(fresh.n_layer, stored_config.n_layer);
+    assert_eq!(fresh.n_head, stored_config.n_head);
+    assert_eq!(fresh.inner_size(), stored_config.inner_size());
     let mut loss = f64::NAN;
     for _ in 0..stored.step {
         loss = trainer.step().expect("a training step").loss;
