@@ -1,7 +1,10 @@
 // The report computed by the wasm build (as the page runs it) must equal,
 // value for value, the report.json that the native CLI writes, for every
-// real log in tests/data. Needs scripts/build.sh and `cargo build` (the
-// debug CLI computes the same numbers as the release one).
+// real log in tests/data. With the committed sample model, the model
+// sections must agree too: every count, name and ranking exactly, and
+// every float to a relative 1e-4 (or 1e-5 absolute for values near zero, such as differences of log-probabilities), because matrix products sum in a
+// different order in wasm than on the host CPU. Needs scripts/build.sh and
+// `cargo build` (the debug CLI computes the same numbers as the release one).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,12 +34,12 @@ for (const log of LOGS) {
   test(`wasm report equals CLI report for ${path.basename(log)}`, () => {
     const out = mkdtempSync(path.join(tmpdir(), 'behavior-lens-parity-'));
     try {
-      execFileSync(cli, ['analyze', log, '--out', out, '--lang', 'en'], { cwd: root, stdio: 'pipe' });
+      execFileSync(cli, ['analyze', log, '--out', out, '--lang', 'en', '--no-model'], { cwd: root, stdio: 'pipe' });
       const native = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
       const bytes = readFileSync(path.join(root, log));
       const upload = new Upload(bytes.length);
       upload.push(bytes);
-      const wasm = JSON.parse(upload.analyze(log, { lang: 'en' }, undefined));
+      const wasm = JSON.parse(upload.analyze(log, { lang: 'en', skipModel: true }, undefined, undefined));
       upload.free();
       for (const key of Object.keys(native)) {
         assert.deepEqual(wasm[key], native[key], `report.${key} differs`);
@@ -47,3 +50,55 @@ for (const log of LOGS) {
     }
   });
 }
+
+/**
+ * Walks two JSON values in step. Non-numbers must be equal; numbers may
+ * differ by `tolerance` relative to their size. Returns the largest
+ * relative difference among values of at least 1e-3.
+ */
+function compareClose(actual, expected, tolerance, where = 'report') {
+  if (typeof expected === 'number' && typeof actual === 'number') {
+    const difference = Math.abs(actual - expected) / Math.max(1e-12, Math.abs(expected), Math.abs(actual));
+    assert.ok(difference <= tolerance || Math.abs(actual - expected) <= 1e-5, `${where}: ${actual} vs ${expected}`);
+    // Report the relative difference of values big enough for it to mean something.
+    return Math.max(Math.abs(actual), Math.abs(expected)) >= 1e-3 ? difference : 0;
+  }
+  if (Array.isArray(expected)) {
+    assert.ok(Array.isArray(actual), `${where} is not an array`);
+    assert.equal(actual.length, expected.length, `${where} length`);
+    return expected.reduce((max, item, index) => Math.max(max, compareClose(actual[index], item, tolerance, `${where}[${index}]`)), 0);
+  }
+  if (expected !== null && typeof expected === 'object') {
+    assert.deepEqual(Object.keys(actual), Object.keys(expected), `${where} keys`);
+    return Object.keys(expected).reduce((max, key) => Math.max(max, compareClose(actual[key], expected[key], tolerance, `${where}.${key}`)), 0);
+  }
+  assert.equal(actual, expected, where);
+  return 0;
+}
+
+test('wasm and CLI agree on the model sections with the sample model', () => {
+  const log = 'www/samples/rees46-2019-oct-head.csv';
+  const model = 'www/models/sample.gguf';
+  const out = mkdtempSync(path.join(tmpdir(), 'behavior-lens-parity-'));
+  try {
+    execFileSync(cli, ['analyze', log, '--out', out, '--lang', 'en', '--model', model], { cwd: root, stdio: 'pipe' });
+    const native = JSON.parse(readFileSync(path.join(out, 'report.json'), 'utf8'));
+    const bytes = readFileSync(path.join(root, log));
+    const upload = new Upload(bytes.length);
+    upload.push(bytes);
+    const wasm = JSON.parse(upload.analyze(log, { lang: 'en' }, undefined, readFileSync(path.join(root, model))));
+    upload.free();
+    for (const key of ['segments', 'interest', 'recommendations', 'evaluation', 'model']) {
+      assert.ok(native[key], `the CLI report has ${key}`);
+    }
+    // Training time and throughput are measured, not computed.
+    for (const report of [native, wasm]) {
+      delete report.model.seconds;
+      delete report.model.tokens_per_second;
+    }
+    const largest = compareClose(wasm, native, 1e-4);
+    console.log(`largest relative difference between wasm and native (values >= 1e-3): ${largest.toExponential(2)}`);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
