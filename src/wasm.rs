@@ -128,6 +128,7 @@ impl Upload {
             report,
             trainer: None,
             model: None,
+            model_bytes: None,
         })
     }
 }
@@ -142,6 +143,8 @@ pub struct Session {
     report: Report,
     trainer: Option<Trainer>,
     model: Option<BehaviorModel>,
+    /// The file a loaded model came from, returned as it is by "Save model".
+    model_bytes: Option<Vec<u8>>,
 }
 
 #[wasm_bindgen]
@@ -160,6 +163,7 @@ impl Session {
     pub fn load_model(&mut self, bytes: &[u8]) -> Result<(), JsError> {
         let model = BehaviorModel::from_gguf(bytes, &LoadLimits::max_bytes(1 << 30)).map_err(js_error)?;
         self.model = Some(model);
+        self.model_bytes = Some(bytes.to_vec());
         self.trainer = None;
         Ok(())
     }
@@ -197,6 +201,7 @@ impl Session {
     pub fn finish(&mut self, progress: Option<js_sys::Function>) -> Result<String, JsError> {
         if let Some(trainer) = self.trainer.take() {
             self.model = Some(trainer.finish().map_err(js_error)?);
+            self.model_bytes = None;
         }
         let model = self
             .model
@@ -214,8 +219,12 @@ impl Session {
         to_json(&self.report)
     }
 
-    /// The model as a GGUF file (`q8_0` or `f32`), for "Save model".
+    /// The model as a GGUF file (`q8_0` or `f32`), for "Save model". A
+    /// loaded model is returned as the file it was read from.
     pub fn model_file(&self, dtype: Option<String>) -> Result<Vec<u8>, JsError> {
+        if let Some(bytes) = &self.model_bytes {
+            return Ok(bytes.clone());
+        }
         let model = self
             .model
             .as_ref()

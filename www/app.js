@@ -370,6 +370,7 @@ function readOptions() {
   if (timezone) options.timezone = timezone;
   if ($('#opt-day-first').checked) options.dayFirst = true;
   if ($('#opt-duplicates').checked) options.keepDuplicates = true;
+  if (!$('#opt-model').checked) options.skipModel = true;
   if (!$('#mapping-form').hidden) {
     const pairs = [...document.querySelectorAll('#mapping-form select')]
       .filter((select) => select.value !== '')

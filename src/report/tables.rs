@@ -4,13 +4,69 @@
 use super::Report;
 use crate::analysis::funnel::FunnelTable;
 
-/// Named CSV tables: `(file name, contents)`.
+/// Named CSV tables: `(file name, contents)`. Segments and recommendations
+/// are included when the report has them.
 pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
-    vec![
+    let mut tables = vec![
         ("funnel.csv".to_string(), funnel_csv(report)),
         ("cohorts.csv".to_string(), cohorts_csv(report)),
         ("rfm.csv".to_string(), rfm_csv(report)),
-    ]
+    ];
+    if let Some(table) = segments_csv(report) {
+        tables.push(("segments.csv".to_string(), table));
+    }
+    if let Some(table) = recommendations_csv(report) {
+        tables.push(("recommendations.csv".to_string(), table));
+    }
+    tables
+}
+
+/// Renders one row per user in the segment scatter.
+fn segments_csv(report: &Report) -> Option<String> {
+    let segments = report.segments.as_ref().filter(|segments| segments.available)?;
+    let mut out = String::from("user,segment_id,segment,x,y\n");
+    for point in &segments.points {
+        let name = segments
+            .segments
+            .iter()
+            .find(|segment| segment.id == point.segment)
+            .map_or("", |segment| segment.name.as_str());
+        out.push_str(&format!(
+            "{},{},{},{:.6},{:.6}\n",
+            csv_field(&point.user),
+            point.segment,
+            csv_field(name),
+            point.x,
+            point.y
+        ));
+    }
+    Some(out)
+}
+
+/// Renders one row per recommended item, with its explanations as
+/// `event:weight` pairs.
+fn recommendations_csv(report: &Report) -> Option<String> {
+    let recommendations = report.recommendations.as_ref()?;
+    let mut out = String::from("user,rank,item,category,score,because\n");
+    for user in &recommendations.users {
+        for (rank, item) in user.items.iter().enumerate() {
+            let because: Vec<String> = item
+                .because
+                .iter()
+                .map(|reason| format!("{}:{:.3}", reason.event, reason.weight))
+                .collect();
+            out.push_str(&format!(
+                "{},{},{},{},{:.6},{}\n",
+                csv_field(&user.user),
+                rank + 1,
+                csv_field(&item.item),
+                item.category.as_deref().map_or(String::new(), csv_field),
+                item.score,
+                csv_field(&because.join(" ")),
+            ));
+        }
+    }
+    Some(out)
 }
 
 /// Renders one row per listed customer.

@@ -117,8 +117,8 @@ describe('CSV tables against the CLI', () => {
     if (outRoot) await rm(outRoot, { recursive: true, force: true });
   });
 
-  async function compareWithCli(logPath, out) {
-    await execFileAsync(CLI_PATH, ['analyze', logPath, '--out', out], { cwd: REPO_ROOT });
+  async function compareWithCli(logPath, out, modelArgs = ['--no-model']) {
+    await execFileAsync(CLI_PATH, ['analyze', logPath, '--out', out, ...modelArgs], { cwd: REPO_ROOT });
     const report = JSON.parse(await readFile(path.join(out, 'report.json'), 'utf8'));
     const pageTables = new Map(csvTables(report));
     const cliFiles = (await readdir(out)).filter((name) => name.endsWith('.csv'));
@@ -145,5 +145,15 @@ describe('CSV tables against the CLI', () => {
     const tables = await compareWithCli(logPath, path.join(outRoot, 'hostile'));
     const rfm = tables.get('rfm.csv');
     assert.match(rfm, /^"'=HYPERLINK/m, 'a user id starting with = is not guarded in rfm.csv');
+  });
+
+  test('same segment and recommendation CSV as the CLI with the sample model', async () => {
+    const tables = await compareWithCli(
+      'www/samples/rees46-2019-oct-head.csv',
+      path.join(outRoot, 'sample-with-model'),
+      ['--model', 'www/models/sample.gguf'],
+    );
+    assert.ok(tables.get('segments.csv'), 'no segments table');
+    assert.ok(tables.get('recommendations.csv'), 'no recommendations table');
   });
 });

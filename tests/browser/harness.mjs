@@ -141,6 +141,14 @@ export async function waitForStatus(frame, expected, timeout, pageLog) {
   }
 }
 
+// Ticks or clears "Train a behavior model". Training is left out of tests
+// that check the other views, so each real log finishes in seconds.
+export async function setModelTraining(frame, on) {
+  await frame.evaluate((value) => {
+    document.querySelector('#opt-model').checked = value;
+  }, on);
+}
+
 // Starts recording every data-status change, so that the `done` of this
 // run is not confused with the `done` left by a previous one.
 export async function startStatusRecording(frame) {
@@ -160,12 +168,12 @@ export async function startStatusRecording(frame) {
 
 // Waits until the status recorded since startStatusRecording becomes
 // `done` or `error`, and returns it.
-export async function waitForOutcome(frame, pageLog) {
+export async function waitForOutcome(frame, pageLog, timeout = ANALYSIS_TIMEOUT_MS) {
   try {
     await frame.waitForFunction(
       () => window.__statusHistory.some((status) => status === 'done' || status === 'error'),
       null,
-      { timeout: ANALYSIS_TIMEOUT_MS },
+      { timeout },
     );
   } catch (error) {
     const status = await frame.evaluate(() => document.body?.dataset.status).catch(() => 'unknown');

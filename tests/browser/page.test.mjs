@@ -36,6 +36,7 @@ import {
   proxyArgs,
   readErrorText,
   startBlockingProxy,
+  setModelTraining,
   startStatusRecording,
   waitForOutcome as waitForOutcomeIn,
   waitForStatus as waitForStatusIn,
@@ -176,6 +177,7 @@ describe('Behavior Lens page', () => {
   for (const logPath of REAL_LOGS) {
     test(`summary matches CLI: ${logPath}`, async () => {
       const expected = await inspectWithCli(logPath);
+      await setModelTraining(page, false);
       await startStatusRecording(page);
       await page.setInputFiles('#file-input', path.join(REPO_ROOT, logPath));
       const outcome = await waitForOutcome(page);

@@ -38,6 +38,7 @@ import {
   proxyArgs,
   readErrorText,
   startBlockingProxy,
+  setModelTraining,
   startStatusRecording,
   waitForOutcome,
   waitForStatus,
@@ -149,10 +150,11 @@ describe('Behavior Lens views', () => {
     return { context, page, requests, dialogs };
   }
 
-  async function analyze(page, filePath) {
+  async function analyze(page, filePath, { train = false, timeout } = {}) {
+    await setModelTraining(page, train);
     await startStatusRecording(page);
     await page.setInputFiles('#file-input', filePath);
-    const outcome = await waitForOutcome(page, pageLog);
+    const outcome = await waitForOutcome(page, pageLog, timeout);
     assert.equal(outcome, 'done', `data-status after analysis; #error shows: ${await readErrorText(page)}`);
     return JSON.parse(await page.evaluate(() => JSON.stringify(window.behaviorLens.report)));
   }
@@ -700,6 +702,59 @@ describe('Behavior Lens views', () => {
       messages = await page.evaluate(() => window.__workerMessages);
       assert.deepEqual(messages.at(-1), { type: 'analyze', model: 1234 }, 'the loaded model was not sent');
       assert.equal(await page.evaluate(() => window.behaviorLens.report.model.source), 'loaded');
+    } finally {
+      await context.close();
+    }
+  });
+
+  // Upper bound for training the default model on the REES46 sample in the
+  // page; a limit against hangs, not a performance assertion.
+  const TRAINING_TIMEOUT_MS = 600_000;
+
+  test('page trains a model and backtests it', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      const started = Date.now();
+      const report = await analyze(page, path.join(REPO_ROOT, REES46_LOG), { train: true, timeout: TRAINING_TIMEOUT_MS });
+      const seconds = (Date.now() - started) / 1000;
+      console.log(`REES46 sample in the page, file drop to done with training: ${seconds.toFixed(1)} s ` +
+        `(training ${report.model.seconds.toFixed(1)} s, ${report.model.tokens_per_second.toFixed(0)} tokens/s)`);
+      assert.equal(report.model.source, 'trained');
+      assert.ok(report.model.steps > 0, 'no training steps ran');
+      const methods = report.evaluation.next_item.map((row) => row.method);
+      assert.deepEqual(methods, ['behavior_gpt', 'popularity', 'item_knn', 'markov']);
+      assert.ok(report.segments.available, `segments: ${report.segments.note}`);
+      assert.ok(report.recommendations.users.length > 0, 'no recommendations');
+      await openView(page, 'model');
+      assert.match(await page.locator('#view-model').innerText(), /behavior_gpt|行为模型|behavior model/i);
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('sample model fills the model views and saves', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      await setModelTraining(page, true);
+      await startStatusRecording(page);
+      await page.click('#try-sample');
+      assert.equal(await waitForOutcome(page, pageLog), 'done');
+      const report = JSON.parse(await page.evaluate(() => JSON.stringify(window.behaviorLens.report)));
+      assert.equal(report.model.source, 'loaded');
+      assert.equal(report.model.dtype, 'q8_0');
+      assert.ok(report.segments.points.length > 0, 'no segment points');
+      assert.ok(report.interest.users.length > 0, 'no interest rows');
+      for (const view of ['segments', 'recommendations', 'model']) {
+        await openView(page, view);
+        const text = await page.locator(`#view-${view}`).innerText();
+        assert.ok(text.trim().length > 0, `the ${view} view is empty`);
+      }
+      const [download] = await Promise.all([page.waitForEvent('download'), page.click('#model-save')]);
+      const saved = path.join(workDir, 'sample-saved.gguf');
+      await download.saveAs(saved);
+      const bytes = await readFile(saved);
+      const committed = await readFile(path.join(REPO_ROOT, 'www/models/sample.gguf'));
+      assert.ok(bytes.equals(committed), 'the saved model differs from the loaded file');
     } finally {
       await context.close();
     }
