@@ -299,7 +299,7 @@ fn validate(
     if users < smallest.saturating_mul(2) {
         return Err(format!(
             "{smallest} segments need at least {} users with embeddings (two per segment), \
-             but only {users} have one",
+             but the log has {users}",
             smallest.saturating_mul(2)
         ));
     }
