@@ -1,12 +1,14 @@
 // Training benchmark, wasm (Node) beside native in one run: tokens per
 // second for the default behavior model on the REES46 sample, for a fixed
-// number of epochs. Build first with scripts/build.sh (www/pkg and the
-// release CLI).
+// number of epochs. It then times one native epoch on 1x, 4x and 16x the
+// sample, made of copies with new user and session ids, to show how the
+// cost grows with events. Build first with scripts/build.sh (www/pkg and
+// the release CLI).
 //
 //   node scripts/bench-train.mjs [EPOCHS] [FILE]
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,14 +41,17 @@ function trainWasm(bytes) {
   return { ...progress, seconds };
 }
 
-/** Trains with the native CLI and returns its tokens per second and wall time. */
-function trainNative() {
+/**
+ * Trains with the native CLI for `runEpochs` epochs and returns its tokens
+ * per second and wall time.
+ */
+function trainNative(logPath = file, runEpochs = epochs) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-train-'));
   try {
     const started = performance.now();
     const run = spawnSync(
       path.join(root, 'target/release/behavior-lens'),
-      ['train', file, '--out', path.join(dir, 'model.gguf'), '--epochs', String(epochs), '--patience', String(epochs)],
+      ['train', logPath, '--out', path.join(dir, 'model.gguf'), '--epochs', String(runEpochs), '--patience', String(runEpochs)],
       { encoding: 'utf8' },
     );
     const seconds = (performance.now() - started) / 1000;
@@ -59,6 +64,34 @@ function trainNative() {
   }
 }
 
+/**
+ * Writes `copies` copies of the REES46 sample's rows, each with its user
+ * and session ids made new, and returns the file path.
+ */
+function scaledSample(copies, dir) {
+  const [header, ...rows] = readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+  const columns = header.split(',');
+  const user = columns.indexOf('user_id');
+  const session = columns.indexOf('user_session');
+  if (user < 0 || session < 0) throw new Error(`${file} is not a REES46 log with user_id and user_session`);
+  const out = [header];
+  for (let copy = 0; copy < copies; copy += 1) {
+    for (const row of rows) {
+      const fields = row.split(',');
+      // The sample's last line is cut off; copies keep it, so each copy
+      // has the same rejected row.
+      if (fields.length > Math.max(user, session)) {
+        fields[user] = `${fields[user]}${copy}`;
+        fields[session] = `${fields[session]}-${copy}`;
+      }
+      out.push(fields.join(','));
+    }
+  }
+  const target = path.join(dir, `rees46-x${copies}.csv`);
+  writeFileSync(target, `${out.join('\n')}\n`);
+  return target;
+}
+
 const bytes = readFileSync(file);
 const wasm = trainWasm(bytes);
 const native = trainNative();
@@ -66,3 +99,17 @@ console.log(`file: ${path.relative(root, file)}, ${epochs} epochs, ${wasm.steps}
 console.log(`wasm   ${wasm.tokens_per_second.toFixed(0)} tokens/s, ${wasm.seconds.toFixed(1)} s`);
 console.log(`native ${native.tokensPerSecond.toFixed(0)} tokens/s, ${native.seconds.toFixed(1)} s (parse and save included)`);
 console.log(`wasm / native: ${(wasm.tokens_per_second / native.tokensPerSecond).toFixed(2)}`);
+
+const scaleDir = mkdtempSync(path.join(os.tmpdir(), 'bench-train-scale-'));
+try {
+  console.log('one native epoch at 1x, 4x and 16x the sample (new user and session ids per copy):');
+  let base = null;
+  for (const copies of [1, 4, 16]) {
+    const run = trainNative(scaledSample(copies, scaleDir), 1);
+    base ??= run.seconds;
+    console.log(`  ${String(copies).padStart(2)}x: ${run.seconds.toFixed(1)} s wall, ${run.tokensPerSecond.toFixed(0)} tokens/s, ` +
+      `${(run.seconds / base).toFixed(2)} times the 1x time`);
+  }
+} finally {
+  rmSync(scaleDir, { recursive: true, force: true });
+}

@@ -340,6 +340,9 @@ fn evaluate_model(
         &mut [&mut behavior, &mut popularity, &mut item_knn, &mut markov],
         &options,
     );
+    if !evaluation.available {
+        return Ok(evaluation);
+    }
     let labels = evaluation::binary_labels(log, timelines, backtest);
     let histories: Vec<&[u32]> = labels
         .users

@@ -431,7 +431,7 @@ describe('Behavior Lens views', () => {
       assert.deepEqual(JSON.parse(json), report, 'the downloaded JSON differs from window.behaviorLens.report');
 
       const out = path.join(workDir, 'cli-rees46');
-      await execFileAsync(CLI_PATH, ['analyze', REES46_LOG, '--out', out, '--lang', 'en'], { cwd: REPO_ROOT });
+      await execFileAsync(CLI_PATH, ['analyze', REES46_LOG, '--out', out, '--lang', 'en', '--no-model'], { cwd: REPO_ROOT });
       const cliFiles = (await readdir(out)).filter((name) => name.endsWith('.csv')).sort();
       const pageFiles = await page.locator('#export-csv button').evaluateAll((buttons) => buttons.map((b) => b.dataset.file));
       for (const name of cliFiles) {
