@@ -216,7 +216,7 @@ fn segment_rejects_bad_input_with_notes() {
     };
     let note = note_for(&three, &defaults);
     assert!(note.contains("need at least 4 users"), "{note}");
-    assert!(note.contains("only 3"), "{note}");
+    assert!(note.contains("the log has 3"), "{note}");
 
     let mut short = good.clone();
     short.data.pop();
