@@ -44,6 +44,9 @@ pub struct TrainOptions {
     pub vocab: VocabOptions,
     /// Refuse configurations estimated to need more memory than this.
     pub max_memory_bytes: u64,
+    /// Fewer epochs for large logs: at most about this many training tokens
+    /// in all, and at least one epoch.
+    pub max_training_tokens: usize,
 }
 
 impl Default for TrainOptions {
@@ -64,6 +67,7 @@ impl Default for TrainOptions {
             validation_share: 0.1,
             vocab: VocabOptions::default(),
             max_memory_bytes: 1 << 30,
+            max_training_tokens: 2_000_000,
         }
     }
 }
@@ -535,7 +539,11 @@ impl Trainer {
         let mut rng = SplitMix::new(options.seed.wrapping_add(1));
         let batches = plan_batches(&corpus.train, batch_tokens, &mut rng);
         let steps_per_epoch = batches.len();
-        let epochs = options.epochs.max(1);
+        let epoch_tokens = token_count(&corpus.train).max(1);
+        let epochs = options
+            .epochs
+            .min(options.max_training_tokens / epoch_tokens)
+            .max(1);
         Ok(Trainer {
             config,
             vocab,

@@ -51,6 +51,9 @@ pub struct TrainArgs {
     /// cut-off.
     #[arg(long)]
     pub all_events: bool,
+    /// Train fewer epochs on large logs: about this many tokens in all.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub max_tokens: usize,
     /// Refuse to train a configuration estimated to need more memory, in MB.
     #[arg(long, default_value_t = 1024)]
     pub max_memory_mb: u64,
@@ -77,6 +80,7 @@ pub fn run(args: TrainArgs) -> CliResult {
             ..VocabOptions::default()
         },
         max_memory_bytes: args.max_memory_mb << 20,
+        max_training_tokens: args.max_tokens,
         ..TrainOptions::default()
     };
     let terminal = std::io::stderr().is_terminal();

@@ -711,9 +711,15 @@ describe('Behavior Lens views', () => {
   // page; a limit against hangs, not a performance assertion.
   const TRAINING_TIMEOUT_MS = 600_000;
 
-  test('page trains a model and backtests it', async () => {
+  test('page trains a model and backtests it', async (t) => {
     const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
     try {
+      await page.evaluate(() => {
+        window.__longTasks = [];
+        new PerformanceObserver((list) => {
+          for (const entry of list.getEntries()) window.__longTasks.push(Math.round(entry.duration));
+        }).observe({ type: 'longtask' });
+      });
       const started = Date.now();
       const report = await analyze(page, path.join(REPO_ROOT, REES46_LOG), { train: true, timeout: TRAINING_TIMEOUT_MS });
       const seconds = (Date.now() - started) / 1000;
@@ -721,6 +727,13 @@ describe('Behavior Lens views', () => {
         `(training ${report.model.seconds.toFixed(1)} s, ${report.model.tokens_per_second.toFixed(0)} tokens/s)`);
       assert.equal(report.model.source, 'trained');
       assert.ok(report.model.steps > 0, 'no training steps ran');
+      // Training progress redraws the loss curve, and the full report fills
+      // the model views: neither may block the main thread.
+      await page.waitForTimeout(500);
+      const tasks = await page.evaluate(() => window.__longTasks);
+      t.diagnostic(`long tasks while training (ms): ${tasks.join(', ') || 'none'}`);
+      const longest = Math.max(0, ...tasks);
+      assert.ok(longest < LONG_TASK_LIMIT_MS, `longest main-thread task ${longest} ms, limit ${LONG_TASK_LIMIT_MS} ms`);
       const methods = report.evaluation.next_item.map((row) => row.method);
       assert.deepEqual(methods, ['behavior_gpt', 'popularity', 'item_knn', 'markov']);
       assert.ok(report.segments.available, `segments: ${report.segments.note}`);
