@@ -285,9 +285,25 @@ pub fn complete(
     };
     report.segments = Some(segments::segment(log, timelines, &embeddings, &options, resolved.lang));
     progress("segments", 1.0);
-    report.model = Some(model.report().clone());
+    let mut facts = model.report().clone();
+    if facts.source == "loaded" {
+        // A loaded model may come from another log: its coverage is measured here.
+        facts.coverage = item_coverage(log, &scorer);
+        if facts.coverage < LOW_COVERAGE {
+            report.model_note = Some(format!(
+                "the model has its own token for the items of only {:.1}% of this log's events; \
+                 it was probably trained on another log, so its item predictions mean little here",
+                facts.coverage * 100.0
+            ));
+        }
+    }
+    report.model = Some(facts);
     Ok(())
 }
+
+/// Item coverage below which a loaded model is flagged as trained on
+/// another log.
+const LOW_COVERAGE: f64 = 0.2;
 
 /// Users embedded for segmentation, most active first.
 const MAX_EMBEDDED_USERS: usize = 50_000;
@@ -362,19 +378,50 @@ fn evaluate_model(
             evaluation::binary_metrics(&labels.churned, &churn),
         );
     }
-    let expected = held_out_description(backtest);
-    if model.report().trained_before.as_deref() != Some(expected.as_str()) {
-        let warning = format!(
-            "the model was trained on events up to {}, not only on those before the cut-off ({expected}), \
-             so its scores here may have seen the answers",
-            model.report().trained_before.as_deref().unwrap_or("the end of its log"),
-        );
+    if let Some(warning) = leakage_warning(model, backtest) {
         evaluation.note = Some(match evaluation.note.take() {
             Some(note) => format!("{note}; {warning}"),
             None => warning,
         });
     }
     Ok(evaluation)
+}
+
+/// Warns when a loaded model may have trained on events after the cut-off.
+fn leakage_warning(model: &BehaviorModel, backtest: &Backtest) -> Option<String> {
+    let trained_before = model.report().trained_before.as_deref();
+    let fair = match backtest.split {
+        SplitKind::GlobalTime => trained_before
+            .and_then(|text| events::time::parse_timestamp(text, &Zone::default()))
+            .is_some_and(|time| time <= backtest.cutoff_ms),
+        SplitKind::PerUserLast => trained_before == Some(held_out_description(backtest).as_str()),
+    };
+    (!fair).then(|| {
+        format!(
+            "the model was trained on events up to {}, which may include events after this \
+             backtest's cut-off ({}), so its scores here may have seen the answers",
+            trained_before.unwrap_or("the end of its log"),
+            held_out_description(backtest),
+        )
+    })
+}
+
+/// Share of the log's events with an item whose item has a token of its
+/// own in the model's vocabulary.
+fn item_coverage(log: &EventLog, scorer: &ItemModel) -> f64 {
+    let own = &scorer.log_tokens().own;
+    let (covered, with_item) = log
+        .events
+        .iter()
+        .filter(|event| event.item != events::NONE)
+        .fold((0usize, 0usize), |(covered, total), event| {
+            (covered + usize::from(own[event.item as usize]), total + 1)
+        });
+    if with_item == 0 {
+        0.0
+    } else {
+        covered as f64 / with_item as f64
+    }
 }
 
 /// The evaluation split of the log: the model trains only on the events
@@ -397,7 +444,15 @@ pub fn trainer(
     resolved: &Resolved,
     all_events: bool,
 ) -> Result<Trainer, AnalyzeError> {
-    let split = if all_events { None } else { backtest(parsed, resolved).ok() };
+    // A split that leaves nothing to train on (every event at one time, for
+    // example) falls back to training on every event.
+    let split = if all_events {
+        None
+    } else {
+        backtest(parsed, resolved)
+            .ok()
+            .filter(|backtest| backtest.train_len.iter().any(|&length| length > 0))
+    };
     let (lengths, held_out) = match &split {
         Some(backtest) => (Some(backtest.train_len.as_slice()), Some(held_out_description(backtest))),
         None => (None, None),

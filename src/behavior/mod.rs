@@ -19,6 +19,30 @@ pub use predict::ItemModel;
 pub use train::{Progress, TrainOptions, Trainer, TrainingReport};
 pub use vocab::{VocabOptions, Vocabulary};
 
+/// Smallest context a behavior model can answer with: a history, an event
+/// type and an item slot need a few tokens.
+pub const MIN_CONTEXT: usize = 8;
+
+/// Largest weight magnitude accepted in a loaded model. Trained behavior
+/// models stay far below it.
+const MAX_WEIGHT: f32 = 1.0e4;
+
+/// Rejects a model file whose weights are not finite or implausibly large,
+/// since such a model would rank items by file order without an error.
+fn check_finite_weights(bytes: &[u8]) -> Result<()> {
+    let (_, _, tensors) =
+        crate::model::gguf::gguf_tensors_from_gguf(&mut Cursor::new(bytes), &Device::Cpu)?;
+    for (name, tensor) in tensors {
+        let values = tensor.flatten_all()?.to_vec1::<f32>()?;
+        if let Some(value) = values.iter().find(|value| !value.is_finite() || value.abs() > MAX_WEIGHT) {
+            return Err(Error::NotBehaviorModel(format!(
+                "tensor {name} holds the value {value}; the weights must be finite and below {MAX_WEIGHT}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Metadata key of the training report stored in a model file.
 const TRAINING_KEY: &str = "behavior_lens.training_json";
 /// Metadata key that marks a file as a behavior model.
@@ -135,8 +159,25 @@ impl BehaviorModel {
             .ok_or_else(|| {
                 Error::NotBehaviorModel(format!("the {TRAINING_KEY} entry is missing or unreadable"))
             })?;
+        let config = loaded.model.config();
+        if config.n_positions < MIN_CONTEXT {
+            return Err(Error::NotBehaviorModel(format!(
+                "the model's context is {} tokens; behavior models need at least {MIN_CONTEXT}",
+                config.n_positions
+            )));
+        }
+        check_finite_weights(bytes)?;
         report.source = "loaded".to_string();
         report.dtype = loaded.weight_type.clone();
+        // Sizes come from the loaded weights, not from the stored report.
+        report.layers = config.n_layer;
+        report.width = config.n_embd;
+        report.heads = config.n_head;
+        report.context = config.n_positions;
+        report.vocab_size = config.vocab_size;
+        report.parameters = config.parameter_count();
+        report.item_tokens = vocab.item_tokens();
+        report.category_tokens = vocab.category_tokens();
         debug_assert!(TRAINING_KEY.starts_with(EXTRA_KEY_PREFIX));
         Ok(BehaviorModel::new(loaded.model, vocab, None, report))
     }
@@ -183,6 +224,31 @@ mod tests {
                 assert!((x - y).abs() < tolerance, "{format}: {x} vs {y}");
             }
         }
+    }
+
+    #[test]
+    fn corrupt_header_counts_are_errors() {
+        let mut csv = String::from("user_id,item_id,category_id,behavior_type,timestamp\n");
+        for user in 0..6 {
+            csv.push_str(&format!("{user},A,c1,pv,1511544070\n{user},B,c1,buy,1511544090\n"));
+        }
+        let log = ingest("s.csv", csv.as_bytes(), &IngestOptions::default()).unwrap();
+        let timelines = Timelines::build(&log, 1_800_000);
+        let options = TrainOptions {
+            layers: Some(1),
+            width: Some(32),
+            heads: Some(2),
+            context: Some(16),
+            epochs: 1,
+            ..TrainOptions::default()
+        };
+        let model = train::train(&log, &timelines, None, None, &options, &mut |_| {}).unwrap();
+        let bytes = model.to_gguf(WeightFormat::F32).unwrap();
+        // Bytes 16..24 hold the number of metadata entries.
+        let mut corrupt = bytes.clone();
+        corrupt[16..24].copy_from_slice(&(u64::MAX / 4).to_le_bytes());
+        let error = BehaviorModel::from_gguf(&corrupt, &LoadLimits::unlimited()).err().unwrap();
+        assert!(error.to_string().contains("invalid GGUF file"), "{error}");
     }
 
     #[test]

@@ -484,9 +484,16 @@ impl Trainer {
                 "width {width} must be a positive multiple of heads {heads}"
             )));
         }
-        if !(2..=4096).contains(&context) {
+        if !(super::MIN_CONTEXT..=4096).contains(&context) {
             return Err(Error::Training(format!(
-                "context {context} tokens; expected 2 to 4096"
+                "context {context} tokens; expected {} to 4096",
+                super::MIN_CONTEXT
+            )));
+        }
+        if !(options.learning_rate.is_finite() && options.learning_rate > 0.0) {
+            return Err(Error::Training(format!(
+                "learning rate {}; expected a positive number",
+                options.learning_rate
             )));
         }
         let corpus = build_corpus(log, timelines, train_len, &vocab, context, options);
@@ -759,7 +766,7 @@ impl Trainer {
         } else {
             Some(mean_loss(&model, &self.corpus.validation, pad, self.batch_tokens, &self.device)?)
         };
-        let perplexity = validation_loss.map(|loss| {
+        let perplexity = validation_loss.filter(|loss| loss.is_finite()).map(|loss| {
             let (unigram, bigram) =
                 count_perplexities(&self.corpus.train, &self.corpus.validation, self.vocab.len());
             Perplexity {

@@ -246,7 +246,17 @@ impl Vocabulary {
                 ));
             }
         }
-        Ok(Vocabulary::from_tokens(tokens))
+        let vocabulary = Vocabulary::from_tokens(tokens);
+        if let Some(kind) = EventKind::ALL.iter().find(|kind| vocabulary.kind(**kind).is_none()) {
+            return Err(format!(
+                "the stored vocabulary lacks the token {KIND_PREFIX}{}; expected every event type",
+                kind.as_str()
+            ));
+        }
+        if let Some(missing) = GAP_NAMES.iter().find(|gap| vocabulary.id(gap).is_none()) {
+            return Err(format!("the stored vocabulary lacks the time-gap token {missing}"));
+        }
+        Ok(vocabulary)
     }
 
     /// The vocabulary as a `tokenizers` WordLevel tokenizer that splits on
@@ -509,18 +519,30 @@ mod tests {
 
     #[test]
     fn tokenizer_round_trip_keeps_ids_with_spaces() {
-        let tokens = vec![
-            PAD, USER, END, UNKNOWN, UNKNOWN_ITEM, SAME_ITEM, "ev:view", "item:red%20shoe%25",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
+        let mut tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
+        tokens.extend(EventKind::ALL.iter().map(|kind| format!("{KIND_PREFIX}{}", kind.as_str())));
+        tokens.extend(GAP_NAMES.iter().map(|s| s.to_string()));
+        tokens.push("item:red%20shoe%25".to_string());
         let vocab = Vocabulary::from_tokens(tokens);
-        assert_eq!(vocab.role(7), &TokenRole::Item("red shoe%".to_string()));
+        let shoe = vocab.id("item:red%20shoe%25").unwrap();
+        assert_eq!(vocab.role(shoe), &TokenRole::Item("red shoe%".to_string()));
+
         let tokenizer = vocab.to_tokenizer().unwrap();
-        assert_eq!(tokenizer.encode("<user> ev:view item:red%20shoe%25 nope").unwrap(), [1, 6, 7, 3]);
+        let view = vocab.kind(EventKind::View).unwrap();
+        let encoded = tokenizer.encode("<user> ev:view item:red%20shoe%25 nope").unwrap();
+        assert_eq!(encoded, [vocab.special(USER), view, shoe, vocab.special(UNKNOWN)]);
+
         let back = Vocabulary::from_tokenizer(&tokenizer).unwrap();
         assert_eq!(back.tokens, vocab.tokens);
         assert_eq!(escape("red shoe%"), "red%20shoe%25");
     }
+
+    #[test]
+    fn vocabulary_without_event_types_is_rejected() {
+        let tokens: Vec<String> = SPECIALS.iter().map(|s| s.to_string()).collect();
+        let tokenizer = Vocabulary::from_tokens(tokens).to_tokenizer().unwrap();
+        let error = Vocabulary::from_tokenizer(&tokenizer).err().unwrap();
+        assert!(error.contains("ev:view"), "{error}");
+    }
+
 }

@@ -43,6 +43,13 @@ pub struct AnalyzeArgs {
 }
 
 pub fn run(args: AnalyzeArgs) -> CliResult {
+    let outputs = ["report.json", "funnel.csv", "cohorts.csv", "rfm.csv", "segments.csv", "recommendations.csv"];
+    for name in outputs {
+        super::input::refuse_overwrite(&args.input.file, &args.out.join(name))?;
+    }
+    if args.model.is_some() && (args.epochs.is_some() || args.seed.is_some()) {
+        eprintln!("note: --epochs and --seed apply to training, and --model skips training");
+    }
     let bytes = args.input.read_bytes()?;
     let name = args.input.display_name();
     let mut options = args.input.options(Some(&args.lang));

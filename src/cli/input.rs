@@ -63,3 +63,18 @@ impl InputArgs {
             .map_err(|error| format!("cannot read {}: {error}", self.file.display()))
     }
 }
+
+/// Rejects an output path that is the input file itself.
+pub fn refuse_overwrite(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {
+    let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
+        (Ok(input), Ok(output)) => input == output,
+        _ => false,
+    };
+    if same {
+        return Err(format!(
+            "{} is the input log; choose another output path",
+            output.display()
+        ));
+    }
+    Ok(())
+}

@@ -61,6 +61,13 @@ pub struct TrainArgs {
 
 pub fn run(args: TrainArgs) -> CliResult {
     let format: WeightFormat = args.dtype.parse()?;
+    if !(1..=1000).contains(&args.epochs) {
+        return Err(format!("--epochs {}: expected 1 to 1000", args.epochs).into());
+    }
+    if args.min_item_count == 0 || args.max_tokens == 0 {
+        return Err("--min-item-count and --max-tokens must be at least 1".into());
+    }
+    super::input::refuse_overwrite(&args.input.file, &args.out)?;
     let bytes = args.input.read_bytes()?;
     let name = args.input.display_name();
     let mut resolved = args.input.options(None).resolve()?;
@@ -92,6 +99,9 @@ pub fn run(args: TrainArgs) -> CliResult {
         eprintln!();
     }
     let file = model.to_gguf(format)?;
+    if format != WeightFormat::F32 && model.gpt2().config().n_embd % 256 != 0 && format == WeightFormat::Q4K {
+        eprintln!("note: q4k needs rows of 256 values; layers narrower than that stay f32");
+    }
     std::fs::write(&args.out, &file)
         .map_err(|error| format!("cannot write {}: {error}", args.out.display()))?;
     let report = model.report();

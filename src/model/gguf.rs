@@ -6,7 +6,7 @@
 //! `[out, in]`, the transpose of Hugging Face's Conv1D `[in, out]`.
 
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Seek, Write};
+use std::io::{SeekFrom, Cursor, Read, Seek, Write};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -220,8 +220,135 @@ impl Gpt2Model {
 }
 
 fn read_content<R: Read + Seek>(reader: &mut R) -> Result<gguf_file::Content> {
+    let start = reader.stream_position().map_err(header_error)?;
+    check_header(reader)?;
+    reader.seek(SeekFrom::Start(start)).map_err(header_error)?;
     gguf_file::Content::read(reader)
         .map_err(|e| Error::InvalidGguf(format!("failed to read the GGUF header: {e}")))
+}
+
+fn header_error(error: std::io::Error) -> Error {
+    Error::InvalidGguf(format!("failed to read the GGUF header: {error}"))
+}
+
+/// Walks the GGUF header and checks every count and length against the
+/// bytes left in the file before anything is allocated from them, so a
+/// corrupt header is an error rather than a failed huge allocation.
+fn check_header<R: Read + Seek>(reader: &mut R) -> Result<()> {
+    let start = reader.stream_position().map_err(header_error)?;
+    let end = reader.seek(SeekFrom::End(0)).map_err(header_error)?;
+    reader.seek(SeekFrom::Start(start)).map_err(header_error)?;
+    let mut walker = HeaderWalker { reader, end };
+    let mut magic = [0u8; 4];
+    walker.read_exact(&mut magic)?;
+    if &magic != b"GGUF" {
+        return Err(Error::InvalidGguf("the file does not start with GGUF".to_string()));
+    }
+    let version = walker.u32()?;
+    if version < 2 {
+        // Version 1 used 32-bit lengths; candle's reader checks it.
+        return Ok(());
+    }
+    let tensors = walker.u64()?;
+    let entries = walker.u64()?;
+    // Each metadata entry takes at least 13 bytes and each tensor entry 28.
+    if entries.saturating_mul(13) > walker.left()? || tensors.saturating_mul(28) > walker.left()? {
+        return Err(Error::InvalidGguf(format!(
+            "the header declares {entries} metadata entries and {tensors} tensors, more than the \
+             file's {end} bytes can hold"
+        )));
+    }
+    for _ in 0..entries {
+        walker.string()?;
+        let kind = walker.u32()?;
+        walker.value(kind, 0)?;
+    }
+    for _ in 0..tensors {
+        walker.string()?;
+        let dims = walker.u32()?;
+        if dims > 4 {
+            return Err(Error::InvalidGguf(format!("a tensor declares {dims} dimensions; GGUF allows 4")));
+        }
+        walker.skip(8 * u64::from(dims) + 4 + 8)?;
+    }
+    Ok(())
+}
+
+struct HeaderWalker<'a, R> {
+    reader: &'a mut R,
+    end: u64,
+}
+
+impl<R: Read + Seek> HeaderWalker<'_, R> {
+    fn left(&mut self) -> Result<u64> {
+        let position = self.reader.stream_position().map_err(header_error)?;
+        Ok(self.end.saturating_sub(position))
+    }
+
+    fn read_exact(&mut self, buffer: &mut [u8]) -> Result<()> {
+        self.reader.read_exact(buffer).map_err(header_error)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        let mut bytes = [0u8; 4];
+        self.read_exact(&mut bytes)?;
+        Ok(u32::from_le_bytes(bytes))
+    }
+
+    fn u64(&mut self) -> Result<u64> {
+        let mut bytes = [0u8; 8];
+        self.read_exact(&mut bytes)?;
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    fn skip(&mut self, bytes: u64) -> Result<()> {
+        if bytes > self.left()? {
+            return Err(Error::InvalidGguf(format!(
+                "the header declares {bytes} bytes where the file has {} left",
+                self.left()?
+            )));
+        }
+        self.reader
+            .seek(SeekFrom::Current(bytes as i64))
+            .map_err(header_error)?;
+        Ok(())
+    }
+
+    fn string(&mut self) -> Result<()> {
+        let length = self.u64()?;
+        self.skip(length)
+    }
+
+    /// Skips one metadata value of GGUF type `kind`.
+    fn value(&mut self, kind: u32, depth: usize) -> Result<()> {
+        match kind {
+            0 | 1 | 7 => self.skip(1),
+            2 | 3 => self.skip(2),
+            4..=6 => self.skip(4),
+            10..=12 => self.skip(8),
+            8 => self.string(),
+            9 if depth == 0 => {
+                let item = self.u32()?;
+                let count = self.u64()?;
+                let smallest = match item {
+                    0 | 1 | 7 => 1,
+                    2 | 3 => 2,
+                    4..=6 => 4,
+                    _ => 8,
+                };
+                if count.saturating_mul(smallest) > self.left()? {
+                    return Err(Error::InvalidGguf(format!(
+                        "a metadata array declares {count} items, more than the file can hold"
+                    )));
+                }
+                for _ in 0..count {
+                    self.value(item, depth + 1)?;
+                }
+                Ok(())
+            }
+            other => Err(Error::InvalidGguf(format!("unknown or nested metadata value type {other}"))),
+        }
+    }
 }
 
 fn metadata<'a>(content: &'a gguf_file::Content, key: &str) -> Result<&'a Value> {

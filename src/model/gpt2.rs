@@ -130,6 +130,21 @@ impl Config {
                 )));
             }
         }
+        let limits = [
+            ("vocab_size", self.vocab_size, 10_000_000),
+            ("n_positions", self.n_positions, 1 << 20),
+            ("n_embd", self.n_embd, 1 << 16),
+            ("n_layer", self.n_layer, 1024),
+            ("n_head", self.n_head, 1 << 12),
+            ("n_inner", self.inner_size(), 1 << 18),
+        ];
+        for (name, value, limit) in limits {
+            if value > limit {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} = {value} is larger than any supported model (at most {limit})"
+                )));
+            }
+        }
         if self.n_embd % self.n_head != 0 {
             return Err(Error::InvalidConfig(format!(
                 "n_embd ({}) must be a multiple of n_head ({})",

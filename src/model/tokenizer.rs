@@ -30,6 +30,10 @@ impl TextTokenizer {
 
     /// Parses a Hugging Face `tokenizer.json` document.
     pub fn from_json_bytes(json: &[u8]) -> Result<Self> {
+        // Some malformed parts panic inside `tokenizers` instead of
+        // returning an error, so the JSON syntax is checked first.
+        serde_json::from_slice::<serde_json::Value>(json)
+            .map_err(|e| tokenizer_error("failed to parse tokenizer JSON", e))?;
         let inner = Tokenizer::from_bytes(json)
             .map_err(|e| tokenizer_error("failed to parse tokenizer JSON", e))?;
         Ok(Self { inner })
