@@ -192,10 +192,11 @@ mod tests {
     use crate::events::{ingest, IngestOptions};
     use crate::timeline::Timelines;
 
-    #[test]
-    fn a_saved_model_loads_back_with_its_vocabulary_and_report() {
+    /// Trains one epoch of a one-layer model on `users` users who view A
+    /// and then buy B.
+    fn tiny_model(users: usize) -> BehaviorModel {
         let mut csv = String::from("user_id,item_id,category_id,behavior_type,timestamp\n");
-        for user in 0..10 {
+        for user in 0..users {
             csv.push_str(&format!("{user},A,c1,pv,1511544070\n{user},B,c1,buy,1511544090\n"));
         }
         let log = ingest("s.csv", csv.as_bytes(), &IngestOptions::default()).unwrap();
@@ -208,7 +209,12 @@ mod tests {
             epochs: 1,
             ..TrainOptions::default()
         };
-        let model = train::train(&log, &timelines, None, None, &options, &mut |_| {}).unwrap();
+        train::train(&log, &timelines, None, None, &options, &mut |_| {}).unwrap()
+    }
+
+    #[test]
+    fn a_saved_model_loads_back_with_its_vocabulary_and_report() {
+        let model = tiny_model(10);
         for format in [WeightFormat::F32, WeightFormat::Q8_0] {
             let bytes = model.to_gguf(format).unwrap();
             let back = BehaviorModel::from_gguf(&bytes, &LoadLimits::unlimited()).unwrap();
@@ -228,21 +234,7 @@ mod tests {
 
     #[test]
     fn corrupt_header_counts_are_errors() {
-        let mut csv = String::from("user_id,item_id,category_id,behavior_type,timestamp\n");
-        for user in 0..6 {
-            csv.push_str(&format!("{user},A,c1,pv,1511544070\n{user},B,c1,buy,1511544090\n"));
-        }
-        let log = ingest("s.csv", csv.as_bytes(), &IngestOptions::default()).unwrap();
-        let timelines = Timelines::build(&log, 1_800_000);
-        let options = TrainOptions {
-            layers: Some(1),
-            width: Some(32),
-            heads: Some(2),
-            context: Some(16),
-            epochs: 1,
-            ..TrainOptions::default()
-        };
-        let model = train::train(&log, &timelines, None, None, &options, &mut |_| {}).unwrap();
+        let model = tiny_model(6);
         let bytes = model.to_gguf(WeightFormat::F32).unwrap();
         // Bytes 16..24 hold the number of metadata entries.
         let mut corrupt = bytes.clone();
