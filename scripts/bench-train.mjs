@@ -69,7 +69,7 @@ function trainNative(logPath = file, runEpochs = epochs) {
  * and session ids made new, and returns the file path.
  */
 function scaledSample(copies, dir) {
-  const [header, ...rows] = readFileSync(file, 'utf8').split('\n').filter((line) => line.length > 0);
+  const [header, ...rows] = readFileSync(file, 'utf8').split(/\r?\n/).filter((line) => line.length > 0);
   const columns = header.split(',');
   const user = columns.indexOf('user_id');
   const session = columns.indexOf('user_session');
