@@ -224,7 +224,7 @@ pub fn analyze(
 /// Largest model a log may be analyzed with, in bytes of weights.
 const MODEL_MEMORY_LIMIT: u64 = 1 << 30;
 
-/// The report without the model sections.
+/// Builds the report without the model sections.
 pub fn basic_report(parsed: &Parsed, resolved: &Resolved, progress: &mut dyn FnMut(&str, f64)) -> Report {
     progress("report", 0.0);
     let report = report::build(
@@ -424,8 +424,8 @@ fn item_coverage(log: &EventLog, scorer: &ItemModel) -> f64 {
     }
 }
 
-/// The evaluation split of the log: the model trains only on the events
-/// before it, so its backtest is honest.
+/// Splits the log for evaluation. The model trains only on the events
+/// before the cut-off, so its backtest is honest.
 pub fn backtest(parsed: &Parsed, resolved: &Resolved) -> Result<Backtest, String> {
     evaluation::split(&parsed.log, &parsed.timelines, &backtest_options(resolved))
 }
@@ -460,7 +460,7 @@ pub fn trainer(
     Ok(Trainer::new(&parsed.log, &parsed.timelines, lengths, held_out, &resolved.train)?)
 }
 
-/// How the training events were chosen, as the model report states it.
+/// Describes how the training events were chosen, for the model report.
 fn held_out_description(backtest: &Backtest) -> String {
     match backtest.split {
         SplitKind::GlobalTime => events::time::format_iso(backtest.cutoff_ms),

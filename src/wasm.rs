@@ -93,7 +93,7 @@ impl Upload {
 
     /// Runs the analysis and returns the report as JSON text (the same text
     /// the command line writes), so both faces share one serializer.
-    /// `progress(step, share)` is called as steps advance. `model` holds the
+    /// `progress(step, share)` is called as steps advance. `model` contains the
     /// bytes of a saved behavior model; without it one is trained first.
     pub fn analyze(
         &self,
@@ -149,12 +149,12 @@ pub struct Session {
 
 #[wasm_bindgen]
 impl Session {
-    /// The report so far as JSON text.
+    /// Returns the report so far as JSON text.
     pub fn report(&self) -> Result<String, JsError> {
         to_json(&self.report)
     }
 
-    /// Whether the options asked to leave the model out.
+    /// Returns whether the options leave the model out.
     pub fn skips_model(&self) -> bool {
         self.resolved.skip_model
     }
@@ -219,8 +219,8 @@ impl Session {
         to_json(&self.report)
     }
 
-    /// The model as a GGUF file (`q8_0` or `f32`), for "Save model". A
-    /// loaded model is returned as the file it was read from.
+    /// Returns the model as a GGUF file (`q8_0` or `f32`), for "Save
+    /// model". A loaded model is returned as the file it was read from.
     pub fn model_file(&self, dtype: Option<String>) -> Result<Vec<u8>, JsError> {
         if let Some(bytes) = &self.model_bytes {
             return Ok(bytes.clone());

@@ -117,7 +117,7 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
     ranked
 }
 
-/// The most active users, ties by user id.
+/// Lists the users with the most events, ties by user id.
 fn listed_users(timelines: &Timelines, max_users: usize) -> Vec<usize> {
     let mut users: Vec<usize> = (0..timelines.users())
         .filter(|&user| !timelines.of_user(user).is_empty())

@@ -1,5 +1,5 @@
 //! The behavior model: a GPT-2 trained on the shop's own behavior
-//! sequences, saved as GGUF with its vocabulary, and the answers it gives
+//! sequences, saved as GGUF with its vocabulary, and its predictions
 //! (next event, item interest, user embeddings, explanations).
 
 mod loss;
@@ -19,8 +19,8 @@ pub use predict::ItemModel;
 pub use train::{Progress, TrainOptions, Trainer, TrainingReport};
 pub use vocab::{VocabOptions, Vocabulary};
 
-/// Smallest context a behavior model can answer with: a history, an event
-/// type and an item slot need a few tokens.
+/// Smallest context a behavior model can predict with, because a history,
+/// an event type and an item slot need a few tokens.
 pub const MIN_CONTEXT: usize = 8;
 
 /// Largest weight magnitude accepted in a loaded model. Trained behavior
@@ -36,7 +36,7 @@ fn check_finite_weights(bytes: &[u8]) -> Result<()> {
         let values = tensor.flatten_all()?.to_vec1::<f32>()?;
         if let Some(value) = values.iter().find(|value| !value.is_finite() || value.abs() > MAX_WEIGHT) {
             return Err(Error::NotBehaviorModel(format!(
-                "tensor {name} holds the value {value}; the weights must be finite and below {MAX_WEIGHT}"
+                "invalid weight {value} in tensor {name}; expected finite values below {MAX_WEIGHT}"
             )));
         }
     }
@@ -213,7 +213,7 @@ mod tests {
     }
 
     #[test]
-    fn a_saved_model_loads_back_with_its_vocabulary_and_report() {
+    fn saved_model_loads_back() {
         let model = tiny_model(10);
         for format in [WeightFormat::F32, WeightFormat::Q8_0] {
             let bytes = model.to_gguf(format).unwrap();
@@ -244,7 +244,7 @@ mod tests {
     }
 
     #[test]
-    fn a_text_model_is_refused_as_a_behavior_model() {
+    fn text_model_is_rejected() {
         let config = crate::model::Config::from_json(include_str!(
             "../../tests/data/gpt2/fixtures/tiny_lmhead/config.json"
         ))

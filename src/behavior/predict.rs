@@ -1,4 +1,4 @@
-//! What the behavior model answers about a log's users: the next event
+//! Predictions of the behavior model for a log's users: the next event
 //! type, interest in each item (the probability mass the model puts on it),
 //! the chance of buying soon, the chance the timeline ends, user embeddings,
 //! and which past events raised an item's score most.
@@ -21,7 +21,7 @@ const BATCH_ROWS: usize = 64;
 /// the probability mass is small and is dropped.
 const KINDS_FOLLOWED: usize = 3;
 
-/// Next-event answers for one history.
+/// Next-event prediction for one history.
 #[derive(Clone, Debug)]
 pub struct NextEvent {
     /// Probability of each [`EventKind`] (index order) as the next event,
@@ -182,8 +182,8 @@ impl<'a> ItemModel<'a> {
             .collect())
     }
 
-    /// Event-type and end probabilities only, one forward pass per history:
-    /// the cheap answer for scoring every user of a large log.
+    /// Event-type and end probabilities only, one forward pass per history,
+    /// cheap enough to score every user of a large log.
     pub fn next_kinds(&self, histories: &[&[u32]]) -> Result<Vec<NextEvent>> {
         let sequences: Vec<Vec<u32>> = histories.iter().map(|events| self.encode(events, 0)).collect();
         self.first_step(&sequences, false)
@@ -339,7 +339,7 @@ impl<'a> ItemModel<'a> {
             .collect())
     }
 
-    /// Whether a sequence of tokens starts a user (for tests).
+    /// Returns whether a token sequence starts with `<user>` (for tests).
     pub fn starts_user(&self, ids: &[u32]) -> bool {
         ids.first() == Some(&self.vocab().special(USER))
     }
@@ -380,7 +380,7 @@ mod tests {
     }
 
     #[test]
-    fn the_model_ranks_the_item_that_follows_and_explains_it() {
+    fn model_ranks_and_explains_next_item() {
         let (log, timelines, model) = trained();
         let scorer = ItemModel::new(&model, &log, &timelines, None);
         let user_a = log.users.get("1").unwrap() as usize;

@@ -25,7 +25,7 @@ pub struct TrainOptions {
     pub layers: Option<usize>,
     pub width: Option<usize>,
     pub heads: Option<usize>,
-    /// Tokens the model sees at once.
+    /// Context length in tokens.
     pub context: Option<usize>,
     pub epochs: usize,
     /// Epochs without a better validation loss before stopping.
@@ -90,7 +90,7 @@ pub struct Perplexity {
     pub bigram: f64,
 }
 
-/// Why training ended.
+/// Reason training ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stopped {
@@ -375,7 +375,7 @@ fn snapshot(varmap: &VarMap) -> Result<HashMap<String, Tensor>> {
         .collect()
 }
 
-/// A model over fixed (untracked) weights, for evaluation and inference.
+/// Builds a model over fixed (untracked) weights, for evaluation and inference.
 fn frozen_model(config: &Config, weights: &HashMap<String, Tensor>, device: &Device) -> Result<Gpt2Model> {
     let detached: HashMap<String, Tensor> = weights
         .iter()
@@ -750,7 +750,7 @@ impl Trainer {
         Ok(())
     }
 
-    /// The best model seen, with its training report.
+    /// Returns the best model seen, with its training report.
     pub fn finish(mut self) -> Result<BehaviorModel> {
         let (best_loss, best_epoch, weights) = match self.best.take() {
             Some(best) => best,
@@ -894,7 +894,7 @@ mod tests {
     }
 
     #[test]
-    fn learns_a_fixed_pattern_and_beats_the_count_baselines() {
+    fn training_beats_count_baselines() {
         let (log, timelines) = patterned_log(60);
         let model = train(&log, &timelines, None, None, &small_options(), &mut |_| {}).unwrap();
         let report = model.report();
@@ -910,7 +910,7 @@ mod tests {
     }
 
     #[test]
-    fn the_same_seed_gives_the_same_weights() {
+    fn training_repeats_with_same_seed() {
         let (log, timelines) = patterned_log(12);
         let options = TrainOptions {
             epochs: 2,
@@ -937,7 +937,7 @@ mod tests {
     }
 
     #[test]
-    fn a_memory_ceiling_too_low_is_refused_with_the_sizes() {
+    fn trainer_rejects_low_memory_ceiling() {
         let (log, timelines) = patterned_log(4);
         let options = TrainOptions {
             max_memory_bytes: 1000,

@@ -2,11 +2,11 @@
 //!
 //! Each event becomes up to three tokens: a time-gap bucket when at least a
 //! minute passed since the user's previous event, the event type, and the
-//! item. Items seen often enough get a token of their own; rarer items are
-//! written as their category's token, and items without a category as
-//! `<unk-item>`, and an item equal to the previous event's item as
-//! `<same-item>`. A user's sequence opens with `<user>`; training sequences
-//! close with `</s>`.
+//! item. Items seen often enough get a token of their own. Rarer items are
+//! written as their category's token, or as `<unk-item>` without a category.
+//! An item equal to the previous event's item is written as `<same-item>`.
+//! A user's sequence opens with `<user>`, and training sequences close with
+//! `</s>`.
 
 use std::collections::HashMap;
 
@@ -60,7 +60,7 @@ impl Default for VocabOptions {
     }
 }
 
-/// What a token stands for.
+/// Role of a token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenRole {
     Special,
@@ -259,8 +259,8 @@ impl Vocabulary {
         Ok(vocabulary)
     }
 
-    /// The vocabulary as a `tokenizers` WordLevel tokenizer that splits on
-    /// whitespace, so a token sequence written with spaces reads back.
+    /// Converts the vocabulary to a `tokenizers` WordLevel tokenizer that
+    /// splits on whitespace, so a token sequence written with spaces reads back.
     pub fn to_tokenizer(&self) -> Result<TextTokenizer, String> {
         let vocab: serde_json::Map<String, serde_json::Value> = self
             .tokens

@@ -45,7 +45,7 @@ pub struct AnalyzeArgs {
 pub fn run(args: AnalyzeArgs) -> CliResult {
     let outputs = ["report.json", "funnel.csv", "cohorts.csv", "rfm.csv", "segments.csv", "recommendations.csv"];
     for name in outputs {
-        super::input::refuse_overwrite(&args.input.file, &args.out.join(name))?;
+        super::input::reject_overwrite(&args.input.file, &args.out.join(name))?;
     }
     if args.model.is_some() && (args.epochs.is_some() || args.seed.is_some()) {
         eprintln!("note: --epochs and --seed apply to training, and --model skips training");

@@ -65,7 +65,7 @@ impl InputArgs {
 }
 
 /// Rejects an output path that is the input file itself.
-pub fn refuse_overwrite(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {
+pub fn reject_overwrite(input: &std::path::Path, output: &std::path::Path) -> Result<(), String> {
     let same = match (std::fs::canonicalize(input), std::fs::canonicalize(output)) {
         (Ok(input), Ok(output)) => input == output,
         _ => false,

@@ -14,7 +14,7 @@ use clap::Args;
 pub struct TrainArgs {
     #[command(flatten)]
     pub input: InputArgs,
-    /// Where to write the model (GGUF).
+    /// Output path of the model (GGUF).
     #[arg(long)]
     pub out: PathBuf,
     /// Transformer blocks (default: sized from the log).
@@ -26,7 +26,7 @@ pub struct TrainArgs {
     /// Attention heads; must divide the width.
     #[arg(long)]
     pub heads: Option<usize>,
-    /// Tokens the model sees at once (default: sized from the log).
+    /// Context length in tokens (default: sized from the log).
     #[arg(long)]
     pub context: Option<usize>,
     #[arg(long, default_value_t = 12)]
@@ -67,7 +67,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     if args.min_item_count == 0 || args.max_tokens == 0 {
         return Err("--min-item-count and --max-tokens must be at least 1".into());
     }
-    super::input::refuse_overwrite(&args.input.file, &args.out)?;
+    super::input::reject_overwrite(&args.input.file, &args.out)?;
     let bytes = args.input.read_bytes()?;
     let name = args.input.display_name();
     let mut resolved = args.input.options(None).resolve()?;
@@ -139,7 +139,7 @@ pub fn run(args: TrainArgs) -> CliResult {
     Ok(())
 }
 
-/// A one-line progress bar on a terminal, else a line every few seconds.
+/// Prints a one-line progress bar on a terminal, else a line per epoch.
 fn show_progress(progress: &Progress, terminal: bool, last_line: &mut f64) {
     let share = progress.step as f64 / progress.steps.max(1) as f64;
     let validation = progress

@@ -52,7 +52,7 @@ pub struct Report {
     pub evaluation: Option<Evaluation>,
     /// The behavior model behind the sections above.
     pub model: Option<TrainingReport>,
-    /// Why the model sections are missing, when they are.
+    /// Reason the model sections are missing, when they are.
     pub model_note: Option<String>,
 }
 
