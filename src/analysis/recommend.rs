@@ -200,7 +200,7 @@ pub fn compute(
     for (done, chunk) in users.chunks(16).enumerate() {
         let histories: Vec<&[u32]> = chunk.iter().map(|&user| timelines.of_user(user)).collect();
         let answers = scorer.next_events(&histories, None)?;
-        let soon = scorer.purchase_soon(&histories)?;
+        let soon = scorer.purchase_soon(&histories, &answers)?;
         for (row, &user) in chunk.iter().enumerate() {
             let events = histories[row];
             let name = log.users.name(user as u32);

@@ -264,11 +264,12 @@ impl<'a> ItemModel<'a> {
         }
     }
 
-    /// Probability of buying within the next two events: a purchase next,
+    /// Computes the probability of buying within the next two events: a purchase next,
     /// or a cart or checkout next followed by a purchase.
-    pub fn purchase_soon(&self, histories: &[&[u32]]) -> Result<Vec<f32>> {
+    /// `answers` are the [`Self::next_events`] predictions for `histories`,
+    /// passed in so the caller's forward passes are not repeated.
+    pub fn purchase_soon(&self, histories: &[&[u32]], answers: &[NextEvent]) -> Result<Vec<f32>> {
         let vocab = self.vocab();
-        let answers = self.next_events(histories, None)?;
         let purchase = EventKind::Purchase.index();
         let mut sequences = Vec::new();
         let mut owners = Vec::new();
@@ -400,7 +401,7 @@ mod tests {
         // After a view, the next event is a purchase in every training user.
         let next = scorer.next_events(&histories[..1], None).unwrap();
         assert!(next[0].kinds[EventKind::Purchase.index()] > 0.8, "{:?}", next[0].kinds);
-        let soon = scorer.purchase_soon(&histories[..1]).unwrap();
+        let soon = scorer.purchase_soon(&histories[..1], &next).unwrap();
         assert!(soon[0] > 0.8);
         // The view of C is what raises D.
         let d = log.items.get("D").unwrap();
