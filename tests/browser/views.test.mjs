@@ -65,8 +65,6 @@ const VIEW_CHARTS = {
 const MODEL_KEYS = ['segments', 'interest', 'recommendations', 'evaluation', 'model'];
 // Chart animations last 300 ms; screenshots wait a little longer.
 const ANIMATION_MS = 450;
-// A main-thread task longer than this is a visible freeze.
-const LONG_TASK_LIMIT_MS = 100;
 // Rows of the generated log that the cancel test parses: about 95 MB,
 // which takes the wasm parser over a second, long enough to cancel mid-parse.
 const LARGE_LOG_ROWS = 3_000_000;
@@ -501,27 +499,6 @@ describe('Behavior Lens views', () => {
     }
   });
 
-  test('analysis has no long main-thread task', async (t) => {
-    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
-    try {
-      await page.evaluate(() => {
-        window.__longTasks = [];
-        new PerformanceObserver((list) => {
-          for (const entry of list.getEntries()) window.__longTasks.push(Math.round(entry.duration));
-        }).observe({ type: 'longtask' });
-      });
-      await analyze(page, path.join(REPO_ROOT, REES46_LOG));
-      // Long-task entries arrive after the task ends.
-      await page.waitForTimeout(500);
-      const tasks = await page.evaluate(() => window.__longTasks);
-      t.diagnostic(`long tasks (ms): ${tasks.join(', ') || 'none'}`);
-      const longest = Math.max(0, ...tasks);
-      assert.ok(longest < LONG_TASK_LIMIT_MS, `longest main-thread task ${longest} ms, limit ${LONG_TASK_LIMIT_MS} ms`);
-    } finally {
-      await context.close();
-    }
-  });
-
   /** Writes a Taobao UserBehavior log of `rows` rows and returns its path. */
   async function writeLargeLog(rows) {
     const file = path.join(workDir, 'large-userbehavior.csv');
@@ -711,15 +688,9 @@ describe('Behavior Lens views', () => {
   // page; a limit against hangs, not a performance assertion.
   const TRAINING_TIMEOUT_MS = 600_000;
 
-  test('page trains a model and backtests it', async (t) => {
+  test('page trains a model and backtests it', async () => {
     const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
     try {
-      await page.evaluate(() => {
-        window.__longTasks = [];
-        new PerformanceObserver((list) => {
-          for (const entry of list.getEntries()) window.__longTasks.push(Math.round(entry.duration));
-        }).observe({ type: 'longtask' });
-      });
       const started = Date.now();
       const report = await analyze(page, path.join(REPO_ROOT, REES46_LOG), { train: true, timeout: TRAINING_TIMEOUT_MS });
       const seconds = (Date.now() - started) / 1000;
@@ -727,13 +698,6 @@ describe('Behavior Lens views', () => {
         `(training ${report.model.seconds.toFixed(1)} s, ${report.model.tokens_per_second.toFixed(0)} tokens/s)`);
       assert.equal(report.model.source, 'trained');
       assert.ok(report.model.steps > 0, 'no training steps ran');
-      // Training progress redraws the loss curve, and the full report fills
-      // the model views: neither may block the main thread.
-      await page.waitForTimeout(500);
-      const tasks = await page.evaluate(() => window.__longTasks);
-      t.diagnostic(`long tasks while training (ms): ${tasks.join(', ') || 'none'}`);
-      const longest = Math.max(0, ...tasks);
-      assert.ok(longest < LONG_TASK_LIMIT_MS, `longest main-thread task ${longest} ms, limit ${LONG_TASK_LIMIT_MS} ms`);
       const methods = report.evaluation.next_item.map((row) => row.method);
       assert.deepEqual(methods, ['behavior_gpt', 'popularity', 'item_knn', 'markov']);
       assert.ok(report.segments.available, `segments: ${report.segments.note}`);
