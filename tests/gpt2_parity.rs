@@ -606,6 +606,39 @@ fn gguf_requantizes_gguf_input() {
 }
 
 #[test]
+fn gguf_quantizes_large_token_embeddings() {
+    let fixture = &FIXTURES[QUANT_FIXTURE];
+    let f32_bytes = fixture.gguf_bytes(WeightFormat::F32);
+    let (mut config, _, mut tensors) =
+        gguf_tensors_from_gguf(&mut Cursor::new(&f32_bytes), &Device::Cpu).unwrap();
+    // Grow the vocabulary to the size from which embeddings are quantized.
+    let rows = behavior_lens::model::gguf::QUANTIZED_EMBEDDING_MIN_ROWS;
+    for (name, tensor) in tensors.iter_mut() {
+        if name == "token_embd.weight" {
+            let extra = Tensor::randn(0f32, 0.02, (rows - config.vocab_size, config.n_embd), &Device::Cpu).unwrap();
+            *tensor = Tensor::cat(&[&*tensor, &extra], 0).unwrap();
+        }
+    }
+    let small_vocab = config.vocab_size;
+    config.vocab_size = rows;
+    let mut out = Cursor::new(Vec::new());
+    let report = write_gguf(&mut out, &config, &tensors, WeightFormat::Q8_0, TokenizerStorage::None).unwrap();
+    assert!(report.converted.contains(&"token_embd.weight".to_string()), "{:?}", report.converted);
+
+    let quantized = GgufModel::from_bytes(out.get_ref(), &Device::Cpu, &LoadLimits::unlimited()).unwrap();
+    assert_eq!(quantized.model.config().vocab_size, rows);
+    let ids = token_sequence(7, 16, small_vocab);
+    let dense = Gpt2Model::from_gguf(&mut Cursor::new(&f32_bytes), &Device::Cpu, &LoadLimits::unlimited())
+        .unwrap()
+        .0;
+    let expected = dense.next_token_logits(&ids).unwrap();
+    let actual = quantized.model.next_token_logits(&ids).unwrap();
+    let (a, b) = (Tensor::new(&actual[..small_vocab], &Device::Cpu).unwrap(), Tensor::new(&expected[..], &Device::Cpu).unwrap());
+    assert!(cosine(&a, &b) > 0.999, "cosine {}", cosine(&a, &b));
+    assert!(out.get_ref().len() < f32_bytes.len() + rows * config.n_embd * 4 / 2, "{} bytes", out.get_ref().len());
+}
+
+#[test]
 fn gguf_memory_limit_is_enforced() {
     let bytes = FIXTURES[0].gguf_bytes(WeightFormat::F32);
     let result = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::max_bytes(10_000));

@@ -455,6 +455,17 @@ fn is_linear_weight(name: &str) -> bool {
         .any(|suffix| name.starts_with("blk.") && name.ends_with(suffix))
 }
 
+/// Token embeddings with at least this many rows are stored in the
+/// requested format too. A text vocabulary such as GPT-2's 50,257 tokens
+/// makes the embedding most of the file; a behavior vocabulary of a few
+/// thousand tokens is small, and stays exact.
+pub const QUANTIZED_EMBEDDING_MIN_ROWS: usize = 8192;
+
+fn is_large_embedding(name: &str, tensor: &Tensor) -> bool {
+    name == "token_embd.weight"
+        && tensor.dims().first().is_some_and(|&rows| rows >= QUANTIZED_EMBEDDING_MIN_ROWS)
+}
+
 fn is_float(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
 }
@@ -1014,7 +1025,7 @@ pub fn write_gguf_with_metadata<W: Write + Seek>(
     for (name, tensor) in tensors {
         let tensor = tensor.to_dtype(DType::F32)?.contiguous()?;
         let mut dtype = GgmlDType::F32;
-        if is_linear_weight(name) {
+        if is_linear_weight(name) || is_large_embedding(name, &tensor) {
             let row_size = tensor.dims().last().copied().unwrap_or(0);
             let target = format.ggml_dtype();
             if row_size % target.block_size() == 0 {
