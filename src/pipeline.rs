@@ -7,6 +7,7 @@ use crate::analysis::evaluation::{
 };
 use crate::analysis::recommend::{self, BehaviorScorer, RecommendOptions, MODEL_METHOD};
 use crate::analysis::segments::{self, Embeddings, SegmentOptions};
+use crate::analysis::text::{self, BehaviorView, TextModel, TextOptions};
 use crate::analysis::together::{self, TogetherOptions};
 use crate::behavior::{BehaviorModel, ItemModel, Progress, TrainOptions, Trainer};
 use crate::model::LoadLimits;
@@ -48,6 +49,11 @@ pub struct AnalyzeOptions {
     pub repeat_purchases: Option<bool>,
     /// Number of customer segments (`None`: chosen by silhouette).
     pub segments: Option<usize>,
+    /// Most active users the text model reads (default 200).
+    pub text_users: Option<usize>,
+    /// Language of the text model's sentences, `zh` or `en` (`None`:
+    /// detected from its tokenizer).
+    pub text_lang: Option<String>,
 }
 
 /// A problem with the options themselves, or an unusable log.
@@ -59,6 +65,8 @@ pub enum AnalyzeError {
     Ingest(#[from] IngestError),
     #[error("behavior model: {0}")]
     Model(#[from] crate::behavior::Error),
+    #[error("text model: {0}")]
+    TextModel(String),
 }
 
 /// Options resolved into the types each layer takes.
@@ -71,6 +79,9 @@ pub struct Resolved {
     pub recommendations: usize,
     pub repeat_purchases: Option<bool>,
     pub segments: Option<usize>,
+    pub text: TextOptions,
+    /// Language override for the text model.
+    pub text_lang: Option<Lang>,
 }
 
 impl AnalyzeOptions {
@@ -140,7 +151,28 @@ impl AnalyzeOptions {
                 return Err(invalid(format!("{k} segments; expected 2 to 20")));
             }
         }
+        let mut text = TextOptions {
+            segments: self.segments,
+            seed: train.seed,
+            ..TextOptions::default()
+        };
+        if let Some(users) = self.text_users {
+            if !(10..=50_000).contains(&users) {
+                return Err(invalid(format!("text model over {users} users; expected 10 to 50000")));
+            }
+            text.users = users;
+            text.forecast_users = text.forecast_users.min(users);
+            text.backtest_users = text.backtest_users.min(users);
+        }
+        let text_lang = match self.text_lang.as_deref() {
+            None | Some("") | Some("auto") => None,
+            Some(name) => Some(Lang::parse(name).ok_or_else(|| {
+                invalid(format!("unknown text model language {name:?}; expected zh, en or auto"))
+            })?),
+        };
         Ok(Resolved {
+            text,
+            text_lang,
             skip_model: self.skip_model,
             train,
             recommendations,
@@ -184,20 +216,39 @@ pub fn parse(
 /// Runs the whole job on one file. `progress` receives a step name and the
 /// share of that step done. With `model` (a saved behavior model), the
 /// model sections use it; otherwise a model is trained on the log first,
-/// unless the options skip it.
+/// unless the options skip it. With `text`, a text model reads the users'
+/// sentences last.
 pub fn analyze(
     file: &str,
     bytes: &[u8],
     options: &AnalyzeOptions,
     model: Option<&[u8]>,
+    text: Option<&TextModel>,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<Report, AnalyzeError> {
     let resolved = options.resolve()?;
     let parsed = parse(file, bytes, &resolved, progress)?;
     let mut report = basic_report(&parsed, &resolved, progress);
+    let embeddings = behavior_sections(&parsed, &resolved, model, &mut report, progress)?;
+    if let Some(text) = text {
+        add_text_model(&parsed, &resolved, text, embeddings.as_ref(), &mut report, progress)?;
+    }
+    Ok(report)
+}
+
+/// Fills the behavior model's sections, with a saved model or one trained
+/// here, and returns the user embeddings; records why they are missing
+/// otherwise.
+fn behavior_sections(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    model: Option<&[u8]>,
+    report: &mut Report,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Option<Embeddings>, AnalyzeError> {
     if resolved.skip_model {
         report.model_note = Some("the behavior model was skipped by request".to_string());
-        return Ok(report);
+        return Ok(None);
     }
     let model = match model {
         Some(bytes) => {
@@ -205,20 +256,49 @@ pub fn analyze(
             BehaviorModel::from_gguf(bytes, &LoadLimits::max_bytes(MODEL_MEMORY_LIMIT))?
         }
         None => {
-            let trained = train_model(&parsed, &resolved, false, &mut |update| {
+            let trained = train_model(parsed, resolved, false, &mut |update| {
                 progress("train", update.step as f64 / update.steps.max(1) as f64)
             });
             match trained {
                 Ok(model) => model,
                 Err(error) => {
                     report.model_note = Some(format!("no behavior model: {error}"));
-                    return Ok(report);
+                    return Ok(None);
                 }
             }
         }
     };
-    complete(&parsed, &resolved, &model, &mut report, progress)?;
-    Ok(report)
+    complete(parsed, resolved, &model, report, progress).map(Some)
+}
+
+/// Fills the text model's section, comparing its users with the behavior
+/// model's `embeddings` and segments when there are some.
+pub fn add_text_model(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    text: &TextModel,
+    embeddings: Option<&Embeddings>,
+    report: &mut Report,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<(), AnalyzeError> {
+    progress("text", 0.0);
+    let behavior = embeddings.map(|embeddings| BehaviorView {
+        embeddings,
+        segment_of: report
+            .segments
+            .as_ref()
+            .filter(|segments| segments.available)
+            .map(|segments| &segments.segment_of[..]),
+    });
+    let mut options = resolved.text.clone();
+    options.segments = resolved.segments;
+    let section = text::analyze(text, &parsed.log, &parsed.timelines, behavior, &options, &mut |share| {
+        progress("text", share)
+    })
+    .map_err(AnalyzeError::TextModel)?;
+    report.text_model = Some(section);
+    progress("text", 1.0);
+    Ok(())
 }
 
 /// Largest model a log may be analyzed with, in bytes of weights.
@@ -238,14 +318,14 @@ pub fn basic_report(parsed: &Parsed, resolved: &Resolved, progress: &mut dyn FnM
 }
 
 /// Fills the model sections of `report`: model facts, interest and
-/// recommendations.
+/// recommendations. Returns the user embeddings behind the segments.
 pub fn complete(
     parsed: &Parsed,
     resolved: &Resolved,
     model: &BehaviorModel,
     report: &mut Report,
     progress: &mut dyn FnMut(&str, f64),
-) -> Result<(), AnalyzeError> {
+) -> Result<Embeddings, AnalyzeError> {
     let (log, timelines) = (&parsed.log, &parsed.timelines);
     let split = backtest(parsed, resolved);
     progress("evaluation", 0.0);
@@ -298,7 +378,7 @@ pub fn complete(
         }
     }
     report.model = Some(facts);
-    Ok(())
+    Ok(embeddings)
 }
 
 /// Item coverage below which a loaded model is flagged as trained on

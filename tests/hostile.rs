@@ -245,6 +245,7 @@ fn huge_id_stays_out_of_report() {
         &bytes,
         &behavior_lens::pipeline::AnalyzeOptions::default(),
         None,
+        None,
         &mut |_, _| {},
     )
     .expect("analyzes");

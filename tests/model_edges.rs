@@ -12,7 +12,7 @@ const HEADER: &str = "user_id,item_id,behavior_type,timestamp\n";
 
 fn report_of(name: &str, rows: &str) -> Report {
     let text = format!("{HEADER}{rows}");
-    analyze(name, text.as_bytes(), &AnalyzeOptions::default(), None, &mut |_, _| {})
+    analyze(name, text.as_bytes(), &AnalyzeOptions::default(), None, None, &mut |_, _| {})
         .unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 
@@ -61,7 +61,7 @@ fn one_user_gets_a_report_with_notes() {
 
 #[test]
 fn empty_log_names_the_file() {
-    let error = analyze("empty.csv", HEADER.as_bytes(), &AnalyzeOptions::default(), None, &mut |_, _| {})
+    let error = analyze("empty.csv", HEADER.as_bytes(), &AnalyzeOptions::default(), None, None, &mut |_, _| {})
         .err()
         .expect("an error");
     assert!(error.to_string().contains("empty.csv"), "{error}");

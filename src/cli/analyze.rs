@@ -3,6 +3,8 @@
 
 use super::input::InputArgs;
 use super::CliResult;
+use behavior_lens::analysis::text::TextModel;
+use behavior_lens::model::LoadLimits;
 use behavior_lens::pipeline;
 use behavior_lens::report::tables;
 use clap::Args;
@@ -40,10 +42,33 @@ pub struct AnalyzeArgs {
     /// Number of customer segments (default: chosen by silhouette).
     #[arg(long)]
     pub segments: Option<usize>,
+    /// A text GPT-2 (GGUF, or a Hugging Face folder) that reads each user's
+    /// behavior sentence: user similarity, segments and next-step odds.
+    #[arg(long)]
+    pub text_model: Option<PathBuf>,
+    /// Most active users the text model reads.
+    #[arg(long, default_value_t = 200, requires = "text_model")]
+    pub text_users: usize,
+    /// Language of the text model's sentences: zh, en or auto (detected
+    /// from its tokenizer).
+    #[arg(long, default_value = "auto", requires = "text_model")]
+    pub text_lang: String,
 }
 
+/// Largest text model loaded, in bytes after loading: GPT-2 medium in f32
+/// fits.
+const TEXT_MODEL_MEMORY_LIMIT: u64 = 4 << 30;
+
 pub fn run(args: AnalyzeArgs) -> CliResult {
-    let outputs = ["report.json", "funnel.csv", "cohorts.csv", "rfm.csv", "segments.csv", "recommendations.csv"];
+    let outputs = [
+        "report.json",
+        "funnel.csv",
+        "cohorts.csv",
+        "rfm.csv",
+        "segments.csv",
+        "recommendations.csv",
+        "next-steps.csv",
+    ];
     for name in outputs {
         super::input::reject_overwrite(&args.input.file, &args.out.join(name))?;
     }
@@ -59,6 +84,17 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
     options.recommendations = Some(args.k);
     options.repeat_purchases = args.repeat_purchases;
     options.segments = args.segments;
+    options.text_users = Some(args.text_users);
+    options.text_lang = Some(args.text_lang.clone());
+    let resolved = options.resolve()?;
+    let text = match &args.text_model {
+        Some(path) => Some(TextModel::from_path(
+            path,
+            &LoadLimits::max_bytes(TEXT_MODEL_MEMORY_LIMIT),
+            resolved.text_lang,
+        )?),
+        None => None,
+    };
     let model = match &args.model {
         Some(path) => Some(
             std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?,
@@ -69,7 +105,7 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
         eprintln!("no --model given: training a behavior model on {name} first");
     }
     let mut last_train = -1.0;
-    let report = pipeline::analyze(&name, &bytes, &options, model.as_deref(), &mut |step, share| {
+    let report = pipeline::analyze(&name, &bytes, &options, model.as_deref(), text.as_ref(), &mut |step, share| {
         if step == "train" && share - last_train >= 0.1 {
             eprintln!("training: {:.0}%", share * 100.0);
             last_train = share;

@@ -10,6 +10,7 @@ use crate::analysis::funnel::{self, Funnel, FunnelOptions};
 use crate::analysis::paths::{self, Paths};
 use crate::analysis::evaluation::Evaluation;
 use crate::analysis::segments::Segments;
+use crate::analysis::text::TextReport;
 use crate::analysis::recommend::{Interest, Recommendations};
 use crate::behavior::TrainingReport;
 use crate::analysis::retention::{self, Retention, RetentionOptions};
@@ -54,6 +55,10 @@ pub struct Report {
     pub model: Option<TrainingReport>,
     /// Reason the model sections are missing, when they are.
     pub model_note: Option<String>,
+    /// What a text GPT-2 reads in the users' sentences, when one is loaded.
+    pub text_model: Option<TextReport>,
+    /// Why a text model that was given could not read the log.
+    pub text_model_note: Option<String>,
 }
 
 /// Reading details of the input file.
@@ -116,6 +121,8 @@ pub fn build(log: &EventLog, timelines: &Timelines, lang: Lang, session_gap_ms: 
         evaluation: None,
         model: None,
         model_note: None,
+        text_model: None,
+        text_model_note: None,
     }
 }
 

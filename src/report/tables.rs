@@ -18,7 +18,30 @@ pub fn csv_tables(report: &Report) -> Vec<(String, String)> {
     if let Some(table) = recommendations_csv(report) {
         tables.push(("recommendations.csv".to_string(), table));
     }
+    if let Some(table) = next_steps_csv(report) {
+        tables.push(("next-steps.csv".to_string(), table));
+    }
     tables
+}
+
+/// Renders one row per next-step candidate the text model ranked.
+fn next_steps_csv(report: &Report) -> Option<String> {
+    let text = report.text_model.as_ref()?;
+    let mut out = String::from("user,rank,action,kind,item,probability\n");
+    for forecast in &text.forecasts {
+        for (rank, candidate) in forecast.candidates.iter().enumerate() {
+            out.push_str(&format!(
+                "{},{},{},{},{},{:.6}\n",
+                csv_field(&forecast.user),
+                rank + 1,
+                csv_field(&candidate.action),
+                candidate.kind.as_str(),
+                candidate.item.as_deref().map_or(String::new(), csv_field),
+                candidate.probability,
+            ));
+        }
+    }
+    Some(out)
 }
 
 /// Renders one row per user in the segment scatter.

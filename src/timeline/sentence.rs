@@ -155,6 +155,23 @@ pub fn render_step(log: &EventLog, index: u32, lang: Lang) -> String {
     text
 }
 
+/// Renders a possible next step of a timeline whose last item is
+/// `previous_item`, with the rules [`render`] follows: an "add to cart" of
+/// the previous item leaves the item out, and checkout names none.
+pub fn render_action(log: &EventLog, kind: EventKind, item: u32, previous_item: u32, lang: Lang) -> String {
+    let mut text = String::new();
+    push_step(&mut text, log, kind, 0, lang);
+    let elide_item = kind == EventKind::Cart && item == previous_item;
+    if item != NONE && !elide_item && kind != EventKind::Checkout {
+        match lang {
+            Lang::Zh => text.push_str("商品"),
+            Lang::En => text.push_str(" item "),
+        }
+        text.push_str(&clean(log.items.name(item)));
+    }
+    text
+}
+
 fn push_step(text: &mut String, log: &EventLog, kind: EventKind, label: u32, lang: Lang) {
     let verb = match (lang, kind) {
         (Lang::Zh, EventKind::View) => "浏览",
