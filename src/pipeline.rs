@@ -80,6 +80,8 @@ pub struct Resolved {
     pub repeat_purchases: Option<bool>,
     pub segments: Option<usize>,
     pub text: TextOptions,
+    /// Whether the options set how many users the text model reads.
+    pub text_users_chosen: bool,
     /// Language override for the text model.
     pub text_lang: Option<Lang>,
 }
@@ -172,6 +174,7 @@ impl AnalyzeOptions {
         };
         Ok(Resolved {
             text,
+            text_users_chosen: self.text_users.is_some(),
             text_lang,
             skip_model: self.skip_model,
             train,
@@ -292,14 +295,36 @@ pub fn add_text_model(
     });
     let mut options = resolved.text.clone();
     options.segments = resolved.segments;
+    let parameters = text.facts().parameters;
+    let reduced = !resolved.text_users_chosen && parameters > LARGE_TEXT_MODEL_PARAMETERS;
+    if reduced {
+        options = options.for_large_model();
+    }
     let section = text::analyze(text, &parsed.log, &parsed.timelines, behavior, &options, &mut |share| {
         progress("text", share)
     })
     .map_err(AnalyzeError::TextModel)?;
+    let mut section = section;
+    if reduced {
+        let limit = format!(
+            "read the {} most active users, not {}, because the model has {parameters} parameters; \
+             set the number of users to read more",
+            options.users, resolved.text.users
+        );
+        section.note = Some(match section.note.take() {
+            Some(note) => format!("{note}; {limit}"),
+            None => limit,
+        });
+    }
     report.text_model = Some(section);
     progress("text", 1.0);
     Ok(())
 }
+
+/// Text models with more parameters than this read fewer users unless the
+/// options set the number: a 124M-parameter GPT-2 runs about 100 to 300
+/// tokens/s on one CPU core, and each user costs about 300 tokens.
+const LARGE_TEXT_MODEL_PARAMETERS: u64 = 20_000_000;
 
 /// Largest model a log may be analyzed with, in bytes of weights.
 const MODEL_MEMORY_LIMIT: u64 = 1 << 30;

@@ -1,6 +1,8 @@
 //! The page's boundary: converts JavaScript values, forwards to the
 //! pipeline, and returns JSON text. No analysis logic lives here.
 
+use crate::analysis::segments::Embeddings;
+use crate::analysis::text::TextModel;
 use crate::behavior::{BehaviorModel, Trainer};
 
 use crate::events::{self, EncodingChoice};
@@ -104,7 +106,7 @@ impl Upload {
     ) -> Result<String, JsError> {
         let options = read_options(options)?;
         let mut report_progress = progress_callback(progress);
-        let report = pipeline::analyze(name, &self.bytes, &options, model.as_deref(), &mut report_progress)
+        let report = pipeline::analyze(name, &self.bytes, &options, model.as_deref(), None, &mut report_progress)
             .map_err(js_error)?;
         to_json(&report)
     }
@@ -129,6 +131,7 @@ impl Upload {
             trainer: None,
             model: None,
             model_bytes: None,
+            embeddings: None,
         })
     }
 }
@@ -145,6 +148,8 @@ pub struct Session {
     model: Option<BehaviorModel>,
     /// The file a loaded model came from, returned as it is by "Save model".
     model_bytes: Option<Vec<u8>>,
+    /// The behavior model's user embeddings, for the text model to compare with.
+    embeddings: Option<Embeddings>,
 }
 
 #[wasm_bindgen]
@@ -208,8 +213,40 @@ impl Session {
             .as_ref()
             .ok_or_else(|| JsError::new("no behavior model: train or load one first"))?;
         let mut report_progress = progress_callback(progress);
-        pipeline::complete(&self.parsed, &self.resolved, model, &mut self.report, &mut report_progress)
+        let embeddings = pipeline::complete(&self.parsed, &self.resolved, model, &mut self.report, &mut report_progress)
             .map_err(js_error)?;
+        self.embeddings = Some(embeddings);
+        to_json(&self.report)
+    }
+
+    /// Reads the users' sentences with a text GPT-2 (GGUF bytes) and returns
+    /// the report with its `text_model` section, as JSON text. Runs after
+    /// `finish` to compare with the behavior model, or on its own.
+    pub fn read_with_text_model(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        progress: Option<js_sys::Function>,
+    ) -> Result<String, JsError> {
+        let mut report_progress = progress_callback(progress);
+        report_progress("text", 0.0);
+        let limits = LoadLimits::max_bytes(TEXT_MODEL_MEMORY_LIMIT);
+        let text = TextModel::from_gguf(name, bytes, &limits, self.resolved.text_lang).map_err(js_error)?;
+        pipeline::add_text_model(
+            &self.parsed,
+            &self.resolved,
+            &text,
+            self.embeddings.as_ref(),
+            &mut self.report,
+            &mut report_progress,
+        )
+        .map_err(js_error)?;
+        to_json(&self.report)
+    }
+
+    /// Records why the text model could not read the log and returns the report.
+    pub fn text_model_failed(&mut self, reason: &str) -> Result<String, JsError> {
+        self.report.text_model_note = Some(reason.to_string());
         to_json(&self.report)
     }
 
@@ -237,6 +274,10 @@ impl Session {
         model.to_gguf(format).map_err(js_error)
     }
 }
+
+/// Largest text model the page loads, in bytes after loading. A wasm
+/// instance has 4 GiB of address space, and the file itself is held too.
+const TEXT_MODEL_MEMORY_LIMIT: u64 = 1536 << 20;
 
 fn js_error(error: impl std::fmt::Display) -> JsError {
     JsError::new(&error.to_string())

@@ -16,6 +16,7 @@ import * as pathsView from './views/paths.js';
 import * as recommendationsView from './views/recommendations.js';
 import * as retentionView from './views/retention.js';
 import * as segmentsView from './views/segments.js';
+import * as textView from './views/text.js';
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -27,7 +28,10 @@ const ui = {
   get lang() {
     return lang;
   },
-  /** `basic` while the model trains after the first report, `done` after. */
+  /**
+   * `basic` while the model trains after the first report, `text` while a
+   * text model reads the sentences, `done` after.
+   */
   stage: 'done',
   t: (key) => translate(lang, key),
   /** Translates `${prefix}.${value}`, or shows the value when it has no translation. */
@@ -96,6 +100,7 @@ const VIEWS = {
   segments: segmentsView,
   recommendations: recommendationsView,
   model: modelView,
+  text: textView,
   export: exportView,
 };
 // Views rendered with every report, because they are cheap and the tests
@@ -171,7 +176,7 @@ function setReportVisible(visible) {
  * Shows a report in every view: the cheap ones now, the active one next,
  * and the rest when their tabs open.
  * @param {object} report
- * @param {'basic'|'done'} stage
+ * @param {'basic'|'text'|'done'} stage
  */
 function showReport(report, stage = 'done') {
   api.report = report;
@@ -204,6 +209,7 @@ function applyLanguage() {
     element.setAttribute('aria-label', ui.t(element.dataset.i18nLabel));
   }
   updateLoadedModel();
+  showSiteTextModels();
   if (api.report) {
     for (const name of Object.keys(VIEWS)) staleViews.add(name);
     for (const name of EAGER_VIEWS) renderView(name);
@@ -253,6 +259,9 @@ async function analyzeFile(file, options = {}, extra = {}) {
   lastFile = file;
   $('#reanalyze').disabled = false;
   const model = loadedModel?.bytes ?? extra.model ?? null;
+  const text = textModel ? { name: textModel.name, bytes: textModel.bytes } : null;
+  const textUsers = $('#text-users').value.trim();
+  if (text && textUsers !== '') options = { ...options, textUsers: Number(textUsers) };
   modelView.startTraining(ui);
   try {
     const report = await engine.analyze(file, { lang, ...options }, model, {
@@ -260,16 +269,16 @@ async function analyzeFile(file, options = {}, extra = {}) {
         showProgress(step, share);
         embedReply('progress', { step, share });
       },
-      onReport(basic) {
+      onReport(partial, stage) {
         modelGeneration = engine.generation;
-        showReport(basic, 'basic');
+        showReport(partial, stage === 'model' ? 'text' : 'basic');
       },
       onTraining(message) {
         const share = message.steps > 0 ? Math.min(1, message.step / message.steps) : 0;
         showProgress('train', share, `${ui.t('step.train')}: ${modelView.describeTraining(message, ui)}`);
         modelView.addTrainingProgress(message, ui);
       },
-    });
+    }, text);
     modelGeneration = engine.generation;
     modelView.finishTraining();
     hideProgress();
@@ -437,6 +446,75 @@ async function fetchSampleModel() {
   }
 }
 
+// ---- Text model ----
+
+/** @type {{name: string, bytes: ArrayBuffer, site?: string} | null} the text model the next analysis uses */
+let textModel = null;
+/** @type {{file: string, label: string}[]} */
+let siteTextModels = [];
+
+async function loadTextModel(file) {
+  textView.showStatus('');
+  try {
+    textModel = { name: file.name, bytes: await file.arrayBuffer() };
+  } catch (error) {
+    console.error(`reading the text model file ${file.name} failed:`, error);
+    textView.showStatus(`${ui.t('textModelReadFailed')}: ${error.message}`);
+    textModel = null;
+  }
+  textView.showChosen(textModel, ui);
+}
+
+async function chooseSiteTextModel(entry) {
+  textView.showStatus('');
+  if (!entry) {
+    forgetTextModel();
+    return;
+  }
+  try {
+    const response = await fetch(`./models/${encodeURIComponent(entry.file)}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    textModel = { name: entry.file, bytes: await response.arrayBuffer(), site: entry.file };
+  } catch (error) {
+    console.error(`fetching the text model ${entry.file} failed:`, error);
+    textView.showStatus(`${ui.t('textModelReadFailed')}: ${error.message}`);
+    textModel = null;
+  }
+  textView.showChosen(textModel, ui);
+}
+
+function forgetTextModel() {
+  textModel = null;
+  textView.showStatus('');
+  textView.showChosen(null, ui);
+}
+
+/**
+ * Lists the text models the site offers in models/models.json:
+ * `{"text": [{"file": "name.gguf", "label": {"en": "...", "zh": "..."}}]}`.
+ * A site without the list offers none.
+ */
+async function fetchSiteTextModels() {
+  try {
+    const response = await fetch('./models/models.json');
+    if (!response.ok) return [];
+    const list = await response.json();
+    return (Array.isArray(list?.text) ? list.text : []).filter((entry) => typeof entry?.file === 'string' && !entry.file.includes('/'));
+  } catch (error) {
+    console.info('no list of text models on this site:', error.message);
+    return [];
+  }
+}
+
+function showSiteTextModels() {
+  const entries = siteTextModels.map((entry) => ({
+    file: entry.file,
+    label: (typeof entry.label === 'string' ? entry.label : entry.label?.[lang] ?? entry.label?.en) ?? entry.file,
+  }));
+  textView.showSiteModels(entries, ui);
+  textView.showChosen(textModel, ui);
+}
+
 // ---- Embedding ----
 
 // A host page that shows this page in an iframe sends
@@ -552,6 +630,8 @@ for (const [name, view] of Object.entries(VIEWS)) {
   };
   if (name === 'model') {
     view.setup({ onSave: saveModel, onLoad: loadModel, onForget: forgetModel, isVisible: () => activeView === 'model' });
+  } else if (name === 'text') {
+    view.setup({ onLoad: loadTextModel, onChoose: chooseSiteTextModel, onForget: forgetTextModel });
   } else {
     view.setup?.(rerender);
   }
@@ -581,6 +661,10 @@ window.behaviorLens = api;
 
 applyLanguage();
 selectView('data');
+fetchSiteTextModels().then((list) => {
+  siteTextModels = list;
+  showSiteTextModels();
+});
 if (document.readyState === 'complete') {
   registerServiceWorker();
 } else {

@@ -129,6 +129,26 @@ export function recommendationsCsv(report) {
   return csvText(['user', 'rank', 'item', 'category', 'score', 'because'], rows);
 }
 
+/** Renders one row per next-step candidate of the text model, or null without one. */
+export function nextStepsCsv(report) {
+  const forecasts = report.text_model?.forecasts;
+  if (!Array.isArray(forecasts)) return null;
+  const rows = [];
+  for (const forecast of forecasts) {
+    forecast.candidates.forEach((candidate, index) => {
+      rows.push([
+        csvField(forecast.user),
+        index + 1,
+        csvField(candidate.action),
+        candidate.kind,
+        candidate.item === null || candidate.item === undefined ? '' : csvField(candidate.item),
+        rustFixed(candidate.probability, 6),
+      ]);
+    });
+  }
+  return csvText(['user', 'rank', 'action', 'kind', 'item', 'probability'], rows);
+}
+
 /**
  * Lists the CSV tables the report has, as `[file name, text]` pairs.
  * Segments and recommendations are left out when the report lacks them.
@@ -140,6 +160,7 @@ export function csvTables(report) {
     ['rfm.csv', rfmCsv(report)],
     ['segments.csv', segmentsCsv(report)],
     ['recommendations.csv', recommendationsCsv(report)],
+    ['next-steps.csv', nextStepsCsv(report)],
   ];
   return tables.filter(([, text]) => text !== null);
 }

@@ -67,8 +67,11 @@ export class AnalysisEngine {
         request.handlers.onProgress?.(message.step, message.share);
         break;
       case 'report':
-        request.training = true;
-        request.handlers.onReport?.(JSON.parse(message.json));
+        // After the basic report the worker trains and can stop at any step.
+        // After the model report it runs the text model in one call, so only
+        // replacing the worker stops it.
+        request.training = message.stage === 'basic';
+        request.handlers.onReport?.(JSON.parse(message.json), message.stage);
         break;
       case 'train-progress':
         request.training = true;
@@ -118,9 +121,10 @@ export class AnalysisEngine {
    * @param {object} options reading options and `lang`
    * @param {ArrayBuffer|null} model bytes of a saved model to use instead of training
    * @param {{onProgress?: Function, onReport?: Function, onTraining?: Function}} handlers
+   * @param {{name: string, bytes: ArrayBuffer}|null} [textModel] a text GPT-2 that reads the sentences last
    */
-  analyze(file, options, model, handlers) {
-    return this.request({ type: 'analyze', file, options, model }, handlers);
+  analyze(file, options, model, handlers, textModel = null) {
+    return this.request({ type: 'analyze', file, options, model, textModel }, handlers);
   }
 
   /** Requests the trained model file; resolves to `{bytes, name}`. */

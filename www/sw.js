@@ -6,7 +6,7 @@
 
 // Bump when the list of cached files changes. The activate handler
 // deletes the caches of other versions.
-const CACHE_VERSION = 'v1';
+const CACHE_VERSION = 'v2';
 const CACHE_PREFIX = 'behavior-lens-';
 const CACHE_NAME = `${CACHE_PREFIX}${CACHE_VERSION}`;
 
@@ -34,6 +34,7 @@ const SHELL = [
   './views/segments.js',
   './views/recommendations.js',
   './views/model.js',
+  './views/text.js',
   './views/export.js',
   './pkg/behavior_lens.js',
   './pkg/behavior_lens_bg.wasm',
@@ -41,7 +42,7 @@ const SHELL = [
   './samples/rees46-2019-oct-head.csv',
 ];
 // Cached when the server has them; their absence is not an error.
-const OPTIONAL = ['./models/sample.gguf'];
+const OPTIONAL = ['./models/sample.gguf', './models/models.json', './models/text-demo.gguf'];
 
 const scopeUrl = (path) => new URL(path, self.registration.scope).href;
 // Absolute URLs (without query) of every file this worker caches.

@@ -2,12 +2,15 @@
 // analyses run off the page's main thread.
 //
 // Messages in:
-//   {type: 'analyze', id, file, options, model}  model: ArrayBuffer of a saved
-//                                                 behavior model, or null to train
+//   {type: 'analyze', id, file, options, model, textModel}
+//                                                 model: ArrayBuffer of a saved
+//                                                 behavior model, or null to train;
+//                                                 textModel: {name, bytes} of a text
+//                                                 GPT-2 that reads the sentences last
 //   {type: 'cancel'}                              stop training at the next step
 //   {type: 'save-model', id}
 // Messages out:
-//   ready, progress {id, step, share}, report {id, json, stage: 'basic'},
+//   ready, progress {id, step, share}, report {id, json, stage: 'basic' | 'model'},
 //   train-progress {id, epoch, epochs, step, steps, loss, validation_loss,
 //   tokens_per_second}, done {id, json}, model-file {id, bytes, name},
 //   error {id, message, preview}.
@@ -70,8 +73,36 @@ async function train(id, current) {
   }
 }
 
+/** Trains or loads the behavior model and returns the report with its sections. */
+async function behaviorSections(id, current, model, progress) {
+  if (current.skips_model()) return current.finish_without_model('the behavior model was skipped by request');
+  try {
+    if (model) {
+      progress('model', 0);
+      current.load_model(new Uint8Array(model));
+    } else {
+      await train(id, current);
+    }
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    if (model) throw error;
+    return current.finish_without_model(`no behavior model: ${text}`);
+  }
+  return current.finish(progress);
+}
+
+/** Returns the report with the text model's section, or with the reason it has none. */
+function readWithTextModel(current, textModel, progress) {
+  try {
+    return current.read_with_text_model(textModel.name, new Uint8Array(textModel.bytes), progress);
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    return current.text_model_failed(text);
+  }
+}
+
 async function analyze(message) {
-  const { id, file, options, model } = message;
+  const { id, file, options, model, textModel } = message;
   const progress = (step, share) => self.postMessage({ type: 'progress', id, step, share });
   let upload = null;
   try {
@@ -85,24 +116,13 @@ async function analyze(message) {
     upload.free();
     upload = null;
     self.postMessage({ type: 'report', id, json: current.report(), stage: 'basic' });
-    if (current.skips_model()) {
-      self.postMessage({ type: 'done', id, json: current.finish_without_model('the behavior model was skipped by request') });
+    const json = await behaviorSections(id, current, model, progress);
+    if (!textModel) {
+      self.postMessage({ type: 'done', id, json });
       return;
     }
-    try {
-      if (model) {
-        progress('model', 0);
-        current.load_model(new Uint8Array(model));
-      } else {
-        await train(id, current);
-      }
-    } catch (error) {
-      const text = error instanceof Error ? error.message : String(error);
-      if (model) throw error;
-      self.postMessage({ type: 'done', id, json: current.finish_without_model(`no behavior model: ${text}`) });
-      return;
-    }
-    self.postMessage({ type: 'done', id, json: current.finish(progress) });
+    self.postMessage({ type: 'report', id, json, stage: 'model' });
+    self.postMessage({ type: 'done', id, json: readWithTextModel(current, textModel, progress) });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
     let preview = null;

@@ -64,6 +64,19 @@ impl Default for TextOptions {
     }
 }
 
+impl TextOptions {
+    /// Returns these options with fewer users, for a model too large to
+    /// read hundreds of sentences in reasonable time.
+    pub fn for_large_model(self) -> Self {
+        TextOptions {
+            users: self.users.min(50),
+            forecast_users: self.forecast_users.min(20),
+            backtest_users: self.backtest_users.min(30),
+            ..self
+        }
+    }
+}
+
 /// Facts about the loaded text model.
 #[derive(Clone, Debug, Serialize)]
 pub struct TextModelFacts {

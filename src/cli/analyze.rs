@@ -46,9 +46,10 @@ pub struct AnalyzeArgs {
     /// behavior sentence: user similarity, segments and next-step odds.
     #[arg(long)]
     pub text_model: Option<PathBuf>,
-    /// Most active users the text model reads.
-    #[arg(long, default_value_t = 200, requires = "text_model")]
-    pub text_users: usize,
+    /// Most active users the text model reads (default: 200, or 50 for a
+    /// model of more than 20 million parameters).
+    #[arg(long, requires = "text_model")]
+    pub text_users: Option<usize>,
     /// Language of the text model's sentences: zh, en or auto (detected
     /// from its tokenizer).
     #[arg(long, default_value = "auto", requires = "text_model")]
@@ -84,7 +85,7 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
     options.recommendations = Some(args.k);
     options.repeat_purchases = args.repeat_purchases;
     options.segments = args.segments;
-    options.text_users = Some(args.text_users);
+    options.text_users = args.text_users;
     options.text_lang = Some(args.text_lang.clone());
     let resolved = options.resolve()?;
     let text = match &args.text_model {

@@ -152,6 +152,26 @@ describe('AnalysisEngine', () => {
     assert.equal(worker.posted[0].model, model);
   });
 
+  test('text model bytes go with the analysis', () => {
+    const { engine, worker } = makeEngine();
+    const textModel = { name: 'gpt2.gguf', bytes: new ArrayBuffer(8) };
+    engine.analyze({ name: 'log.csv' }, {}, null, {}, textModel).catch(() => {});
+    assert.equal(worker.posted[0].textModel, textModel);
+    engine.analyze({ name: 'log.csv' }, {}, null, {}).catch(() => {});
+    assert.equal(worker.posted[1].textModel, null);
+  });
+
+  test('cancel while the text model reads replaces the worker', async () => {
+    const { engine, worker } = makeEngine();
+    const result = engine.analyze({ name: 'log.csv' }, {}, null, {}, { name: 't.gguf', bytes: new ArrayBuffer(8) });
+    const { id } = worker.posted[0];
+    engine.handle({ type: 'report', id, json: '{}', stage: 'basic' });
+    engine.handle({ type: 'report', id, json: '{}', stage: 'model' });
+    engine.handle({ type: 'progress', id, step: 'text', share: 0.5 });
+    assert.equal(engine.cancel(), 'restarted');
+    await assert.rejects(result, { name: 'CancelledError' });
+  });
+
   test('saveModel resolves with the file', async () => {
     const { engine, worker } = makeEngine();
     const saved = engine.saveModel();

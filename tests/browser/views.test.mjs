@@ -53,7 +53,7 @@ const STUB_WORKER_PATH = path.join(REPO_ROOT, 'tests/browser/fixtures/stub-worke
 const REES46_LOG = 'tests/data/rees46-2019-oct-head/2019-Oct.csv';
 const TIANCHI_LOG = 'tests/data/tianchi-mobile-sample/sample_user_behavior.csv';
 
-const VIEWS = ['data', 'overview', 'funnel', 'paths', 'retention', 'segments', 'recommendations', 'model', 'export'];
+const VIEWS = ['data', 'overview', 'funnel', 'paths', 'retention', 'segments', 'recommendations', 'model', 'text', 'export'];
 // Every chart container of each view.
 const VIEW_CHARTS = {
   funnel: ['#funnel-chart'],
@@ -732,6 +732,61 @@ describe('Behavior Lens views', () => {
       const bytes = await readFile(saved);
       const committed = await readFile(path.join(REPO_ROOT, 'www/models/sample.gguf'));
       assert.ok(bytes.equals(committed), 'the saved model differs from the loaded file');
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('text model from the site list reads the sample', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      await setModelTraining(page, true);
+      await openView(page, 'text');
+      await page.waitForSelector('#text-model-site:not([hidden])');
+      await page.selectOption('#text-model-choice', { index: 1 });
+      await page.waitForSelector('#text-model-loaded:not([hidden])');
+      assert.match(await page.textContent('#text-model-loaded'), /text-demo\.gguf/);
+      await openView(page, 'data');
+      await startStatusRecording(page);
+      await page.click('#try-sample');
+      assert.equal(await waitForOutcome(page, pageLog), 'done');
+      const report = JSON.parse(await page.evaluate(() => JSON.stringify(window.behaviorLens.report)));
+      const text = report.text_model;
+      assert.ok(text, `no text model section: ${report.text_model_note}`);
+      assert.equal(text.model.vocab_size, 50257);
+      assert.equal(text.model.lang, 'en');
+      assert.equal(text.users, 200);
+      assert.ok(text.agreement, 'no comparison with the behavior model');
+      await openView(page, 'text');
+      assert.equal(await page.locator('#text-forecasts tbody tr').count(), text.forecasts.length);
+      assert.equal(await page.locator('#text-similar tbody tr').count(), text.similar_users.length);
+      assert.ok(await page.locator('#text-backtest').isVisible(), 'no backtest table');
+      assert.match(await page.textContent('#text-facts'), /50,257/);
+      const first = text.forecasts[0];
+      assert.match(await page.locator('#text-forecasts tbody tr').first().innerText(), new RegExp(first.candidates[0].action));
+      await assertDrawn(page.locator('#view-text'), 'text view', path.join(ARTIFACTS, 'text-model.png'));
+    } finally {
+      await context.close();
+    }
+  });
+
+  test('behavior model chosen as text model leaves a note', async () => {
+    const { context, page } = await openApp({ contextOptions: { serviceWorkers: 'block' } });
+    try {
+      await setModelTraining(page, true);
+      await openView(page, 'text');
+      await page.setInputFiles('#text-model-load', path.join(REPO_ROOT, 'www/models/sample.gguf'));
+      await page.waitForSelector('#text-model-loaded:not([hidden])');
+      await openView(page, 'data');
+      await startStatusRecording(page);
+      await page.click('#try-sample');
+      assert.equal(await waitForOutcome(page, pageLog), 'done');
+      const report = await page.evaluate(() => window.behaviorLens.report);
+      assert.equal(report.text_model, null);
+      assert.match(report.text_model_note, /is a behavior model/);
+      assert.ok(report.model, 'the behavior sections are missing');
+      await openView(page, 'text');
+      assert.match(await page.textContent('#text-unavailable'), /is a behavior model/);
     } finally {
       await context.close();
     }
