@@ -679,6 +679,7 @@ fn read_relative(fields: &Fields, columns: &RelativeColumns, event: usize) -> Op
 /// Places order-table events in time: per user, orders sorted by number,
 /// days since the prior order summed from the first order.
 fn place_relative_times(builder: &mut Builder, places: &[RelativeTime]) {
+    builder.resolve_pending();
     let events = &mut builder.log.events;
     let mut by_user: Vec<Vec<(u32, f32)>> = Vec::new();
     for place in places {
