@@ -154,6 +154,12 @@ impl Interner {
         }
     }
 
+    /// Starts loading the table entry for a decimal id that
+    /// [`Interner::intern_numbers`] will look up soon.
+    pub(super) fn prefetch_number(&self, number: u64) {
+        self.numeric.prefetch(number);
+    }
+
     /// Returns the id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
         if let Some(number) = canonical_number(name) {

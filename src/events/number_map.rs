@@ -96,29 +96,33 @@ impl NumberMap {
         }
     }
 
-    /// Starts loading the bucket where a search for `key` begins, so that a
-    /// batch of lookups waits for memory once instead of once per key. On
-    /// x86-64 this is a prefetch and returns 0. Elsewhere it reads the
-    /// bucket and returns a value from it, which the caller passes to
-    /// [`std::hint::black_box`] so that the read is not optimized away.
+    /// Asks the CPU to start loading the bucket where a search for `key`
+    /// begins, without waiting for it. Only x86-64 has a stable prefetch
+    /// instruction in Rust, so elsewhere this does nothing.
+    #[inline]
+    pub fn prefetch(&self, key: u64) {
+        #[cfg(target_arch = "x86_64")]
+        if !self.buckets.is_empty() {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let bucket = &self.buckets[self.home_bucket(key)];
+            // SAFETY: a prefetch never faults and has no visible effect,
+            // and the pointer comes from a live reference.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>((bucket as *const Bucket).cast::<i8>()) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = key;
+    }
+
+    /// Reads the bucket where a search for `key` begins and returns a value
+    /// from it. Reading the buckets of a whole batch first lets the CPU
+    /// wait for all of them at once. The caller passes the result to
+    /// [`std::hint::black_box`] so that the reads are not optimized away.
     #[inline]
     pub fn touch(&self, key: u64) -> u32 {
         if self.buckets.is_empty() {
             return 0;
         }
-        let bucket = &self.buckets[self.home_bucket(key)];
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            // SAFETY: a prefetch never faults and has no visible effect,
-            // and the pointer comes from a live reference.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>((bucket as *const Bucket).cast::<i8>()) };
-            0
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            bucket.ids[0]
-        }
+        self.buckets[self.home_bucket(key)].ids[0]
     }
 
     /// Heap bytes held by the buckets.
