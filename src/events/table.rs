@@ -219,8 +219,14 @@ impl<'a> RowReader<'a> {
                 continue;
             }
             self.parts.clear();
-            // The delimiter is ASCII, so every piece is valid UTF-8.
-            self.parts.extend(raw.split(char::from(delimiter)));
+            // The delimiter is ASCII, so every cut falls on a character
+            // boundary.
+            let mut field_start = 0;
+            for position in memchr::memchr_iter(delimiter, raw.as_bytes()) {
+                self.parts.push(&raw[field_start..position]);
+                field_start = position + 1;
+            }
+            self.parts.push(&raw[field_start..]);
             return Some(Row {
                 line,
                 raw,
@@ -561,7 +567,7 @@ impl Plan {
             );
             return;
         }
-        let get = |index: Option<usize>| index.map_or("", |index| fields.get(index).trim());
+        let get = |index: Option<usize>| index.map_or("", |index| trim(fields.get(index)));
 
         let user = get(self.user);
         let session = get(self.session);
@@ -581,7 +587,7 @@ impl Plan {
 
         let mut time = 0;
         if let Some(index) = self.time {
-            let value = fields.get(index).trim();
+            let value = trim(fields.get(index));
             if value.is_empty() {
                 builder.diagnostics().reject(
                     RejectKind::MissingTime,
@@ -612,7 +618,7 @@ impl Plan {
         let mut numbers = [f32::NAN; 2];
         for (slot, index) in [self.price, self.quantity].into_iter().enumerate() {
             let Some(index) = index else { continue };
-            match parse_number(fields.get(index).trim(), self.decimal_comma) {
+            match parse_number(trim(fields.get(index)), self.decimal_comma) {
                 Ok(value) => numbers[slot] = value,
                 Err(()) => {
                     builder.diagnostics().reject(
@@ -636,7 +642,7 @@ impl Plan {
         let (kind, label) = match self.rule {
             EventRule::Column(_) => {
                 let index = self.event.unwrap_or(0);
-                let label = fields.get(index).trim();
+                let label = trim(fields.get(index));
                 if label.is_empty() {
                     builder.diagnostics().reject(
                         RejectKind::MissingEvent,
@@ -781,6 +787,19 @@ fn place_relative_times(builder: &mut Builder, places: &[RelativeTime]) {
     );
 }
 
+/// Returns `value` without leading and trailing whitespace, as
+/// [`str::trim`] does. Values that start and end with a visible ASCII
+/// character, as nearly all do, skip the scan for Unicode whitespace.
+fn trim(value: &str) -> &str {
+    let visible = |byte: Option<&u8>| byte.is_some_and(|byte| (0x21..0x7f).contains(byte));
+    let bytes = value.as_bytes();
+    if visible(bytes.first()) && visible(bytes.last()) {
+        value
+    } else {
+        value.trim()
+    }
+}
+
 /// Parses a price or quantity: empty is NaN; currency signs and spaces are
 /// ignored; with semicolon-separated files a lone comma is a decimal comma.
 fn parse_number(value: &str, decimal_comma: bool) -> Result<f32, ()> {
@@ -826,6 +845,23 @@ mod tests {
             ));
         }
         rows
+    }
+
+    #[test]
+    fn trim_matches_str_trim() {
+        for value in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\u{3000}商品\u{3000}",
+            "a\u{b}",
+            "\u{a0}x",
+            "x y",
+            "\t1\n",
+        ] {
+            assert_eq!(trim(value), value.trim(), "{value:?}");
+        }
     }
 
     #[test]
