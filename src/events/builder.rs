@@ -293,20 +293,26 @@ impl Builder {
         }
         let mut keep = vec![true; events.len()];
         let mut dropped = 0usize;
+        // Each user's (time, row hash, index) triples are copied out once,
+        // so sorting them does not read scattered events again and again.
+        let mut rows: Vec<(i64, u64, u32)> = Vec::new();
         for user in 0..users {
-            let slice = &mut order[starts[user]..starts[user + 1]];
+            let slice = &order[starts[user]..starts[user + 1]];
             if slice.len() < 2 {
                 continue;
             }
+            rows.clear();
+            rows.extend(slice.iter().map(|&index| {
+                let index_usize = index as usize;
+                (events[index_usize].time, hashes[index_usize], index)
+            }));
             // The original index breaks ties, so the first row in the file
             // is the one kept.
-            slice.sort_unstable_by_key(|&index| {
-                (events[index as usize].time, hashes[index as usize], index)
-            });
-            for pair in slice.windows(2) {
-                let (earlier, later) = (pair[0] as usize, pair[1] as usize);
-                if events[earlier].time == events[later].time && hashes[earlier] == hashes[later] {
-                    keep[later] = false;
+            rows.sort_unstable();
+            for pair in rows.windows(2) {
+                let ((time, hash, _), (later_time, later_hash, later)) = (pair[0], pair[1]);
+                if time == later_time && hash == later_hash {
+                    keep[later as usize] = false;
                     dropped += 1;
                 }
             }
@@ -481,6 +487,27 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn exact_duplicates_dropped_after_first() {
+        let text = "user_id,item_id,event_type,timestamp\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u2,a,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u1,b,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 09:00:00\n";
+        let log = crate::events::ingest("dup.csv", text.as_bytes(), &Default::default())
+            .expect("the small log reads");
+        assert_eq!(log.diagnostics.duplicates, 2);
+        let rows: Vec<(&str, &str)> = log
+            .events
+            .iter()
+            .map(|event| (log.users.name(event.user), log.items.name(event.item)))
+            .collect();
+        assert_eq!(rows, [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u1", "a")]);
+        assert_eq!(log.events[3].time + 3_600_000, log.events[0].time);
+    }
 
     #[test]
     fn scientific_ids_spotted() {
