@@ -37,12 +37,33 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// CPU seconds (user and system) this process has used, from /proc (Linux
+/// only). On a shared machine this shows how much of a wall-clock figure was
+/// spent waiting for a core.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name is in parentheses and may contain spaces, so fields
+    // are counted after it. utime and stime are the 14th and 15th fields of
+    // the whole line, in clock ticks of 1/100 s (USER_HZ on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let user: f64 = fields.next()?.parse().ok()?;
+    let system: f64 = fields.next()?.parse().ok()?;
+    Some((user + system) / 100.0)
+}
+
 fn measure(name: &str, bytes: &[u8]) {
     let options = IngestOptions::default();
+    let cpu_start = cpu_seconds();
     let start = Instant::now();
     let log = ingest(name, bytes, &options).expect("the benchmark input reads");
+    let parsed = start.elapsed().as_secs_f64();
     let timelines = Timelines::build(&log, DEFAULT_SESSION_GAP_MS);
     let seconds = start.elapsed().as_secs_f64();
+    let cpu = match (cpu_start, cpu_seconds()) {
+        (Some(before), Some(after)) => format!("{:.2} s", after - before),
+        _ => "unknown".to_string(),
+    };
     let events = log.events.len() as f64;
     println!(
         "native  {name:<28} {:>10} events  parse+timelines {:>8.3} s  {:>6.2} M events/s  {:>5.1} bytes/event  {} sessions",
@@ -51,6 +72,10 @@ fn measure(name: &str, bytes: &[u8]) {
         events / seconds / 1e6,
         log.heap_bytes() as f64 / events,
         timelines.sessions,
+    );
+    println!(
+        "native  {name:<28} parse {parsed:.3} s  timelines {:.3} s  CPU time {cpu}",
+        seconds - parsed,
     );
 }
 

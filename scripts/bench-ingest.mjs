@@ -55,15 +55,21 @@ function synthetic(count) {
 function measure(name, bytes) {
   const upload = new Upload(bytes.length);
   upload.push(bytes);
+  const cpuStart = process.cpuUsage();
   const start = performance.now();
   const result = JSON.parse(upload.measure_ingest(name));
   const seconds = (performance.now() - start) / 1000;
+  // CPU time of the whole process, Node's compiler and collector threads
+  // included. On a shared machine it shows how much of the wall-clock time
+  // went to waiting for a core.
+  const cpu = process.cpuUsage(cpuStart);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   upload.free();
   const rate = result.events / seconds / 1e6;
   console.log(
     `wasm    ${name.padEnd(28)} ${String(result.events).padStart(10)} events  ` +
       `parse+timelines ${seconds.toFixed(3).padStart(8)} s  ${rate.toFixed(2).padStart(6)} M events/s  ` +
-      `${(result.heap_bytes / result.events).toFixed(1)} bytes/event`,
+      `${(result.heap_bytes / result.events).toFixed(1)} bytes/event  CPU time ${cpuSeconds.toFixed(2)} s`,
   );
   return rate;
 }

@@ -6,6 +6,7 @@ use super::diagnostics::Diagnostics;
 use super::interner::{Interner, NONE};
 use super::kind::{EventCodes, EventKind};
 use super::mapping::Mapping;
+use super::pending::PendingIds;
 use super::{Event, EventLog, SessionSource, TimeBasis};
 use hashbrown::DefaultHashBuilder;
 use std::hash::BuildHasher;
@@ -53,6 +54,11 @@ pub(super) struct Builder {
     row_hashes: Vec<u64>,
     /// Hash of the row being read, set by `note_row`.
     pending_hash: u64,
+    /// Decimal user and item ids not yet interned. Until
+    /// [`Builder::resolve_pending`] runs, the events they belong to contain
+    /// [`NONE`] there.
+    pending_users: PendingIds,
+    pending_items: PendingIds,
     /// Canonical kind of each label id, filled on first sight.
     kind_of_label: Vec<Option<Option<EventKind>>>,
     hasher: DefaultHashBuilder,
@@ -93,6 +99,8 @@ impl Builder {
             },
             row_hashes: Vec::new(),
             pending_hash: 0,
+            pending_users: PendingIds::new(|event| &mut event.user),
+            pending_items: PendingIds::new(|event| &mut event.item),
             kind_of_label: Vec::new(),
             hasher: DefaultHashBuilder::default(),
             keep_duplicates,
@@ -132,12 +140,14 @@ impl Builder {
     /// the session id, which the caller has already checked exists.
     pub fn push(&mut self, line: usize, draft: Draft) {
         let log = &mut self.log;
+        let position = log.events.len();
         let user = if draft.user.is_empty() {
             self.users_from_sessions.add(line);
             let mut key = String::with_capacity(draft.session.len() + 8);
             key.push_str("session:");
             key.push_str(draft.session);
-            log.users.intern(&key)
+            self.pending_users
+                .intern_or_queue(&mut log.users, &mut log.events, &key, position)
         } else {
             if looks_scientific(draft.user) {
                 if self.scientific_users.count == 0 && self.scientific_example.is_empty() {
@@ -146,7 +156,12 @@ impl Builder {
                 self.scientific_users.add(line);
                 self.scientific_users.first_value_len = draft.user.len();
             }
-            log.users.intern(draft.user)
+            self.pending_users.intern_or_queue(
+                &mut log.users,
+                &mut log.events,
+                draft.user,
+                position,
+            )
         };
         if looks_scientific(draft.item) {
             if self.scientific_example.is_empty() {
@@ -169,10 +184,20 @@ impl Builder {
             }
             (None, None) => EventKind::Other,
         };
+        let item = if draft.item.is_empty() {
+            NONE
+        } else {
+            self.pending_items.intern_or_queue(
+                &mut log.items,
+                &mut log.events,
+                draft.item,
+                position,
+            )
+        };
         let event = Event {
             time: draft.time,
             user,
-            item: intern_optional(&mut log.items, draft.item),
+            item,
             category: intern_optional(&mut log.categories, draft.category),
             brand: intern_optional(&mut log.brands, draft.brand),
             session: intern_optional(&mut log.sessions, draft.session),
@@ -191,10 +216,24 @@ impl Builder {
         if !self.keep_duplicates {
             self.row_hashes.push(self.pending_hash);
         }
+        self.pending_users
+            .resolve_if_full(&mut log.users, &mut log.events);
+        self.pending_items
+            .resolve_if_full(&mut log.items, &mut log.events);
+    }
+
+    /// Interns the queued user and item ids, so that every event contains
+    /// its final ids. Anything that reads those ids before [`Builder::finish`]
+    /// calls this first.
+    pub fn resolve_pending(&mut self) {
+        let log = &mut self.log;
+        self.pending_users.resolve(&mut log.users, &mut log.events);
+        self.pending_items.resolve(&mut log.items, &mut log.events);
     }
 
     /// Adds the file-wide warnings and picks the session source.
     pub fn finish(mut self) -> EventLog {
+        self.resolve_pending();
         self.drop_duplicates();
         self.warn_duplicates();
         self.warn_scientific();
@@ -254,20 +293,26 @@ impl Builder {
         }
         let mut keep = vec![true; events.len()];
         let mut dropped = 0usize;
+        // Each user's (time, row hash, index) triples are copied out once,
+        // so sorting them does not read scattered events again and again.
+        let mut rows: Vec<(i64, u64, u32)> = Vec::new();
         for user in 0..users {
-            let slice = &mut order[starts[user]..starts[user + 1]];
+            let slice = &order[starts[user]..starts[user + 1]];
             if slice.len() < 2 {
                 continue;
             }
+            rows.clear();
+            rows.extend(slice.iter().map(|&index| {
+                let index_usize = index as usize;
+                (events[index_usize].time, hashes[index_usize], index)
+            }));
             // The original index breaks ties, so the first row in the file
             // is the one kept.
-            slice.sort_unstable_by_key(|&index| {
-                (events[index as usize].time, hashes[index as usize], index)
-            });
-            for pair in slice.windows(2) {
-                let (earlier, later) = (pair[0] as usize, pair[1] as usize);
-                if events[earlier].time == events[later].time && hashes[earlier] == hashes[later] {
-                    keep[later] = false;
+            rows.sort_unstable();
+            for pair in rows.windows(2) {
+                let ((time, hash, _), (later_time, later_hash, later)) = (pair[0], pair[1]);
+                if time == later_time && hash == later_hash {
+                    keep[later as usize] = false;
                     dropped += 1;
                 }
             }
@@ -442,6 +487,27 @@ mod tests {
     use super::*;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn exact_duplicates_dropped_after_first() {
+        let text = "user_id,item_id,event_type,timestamp\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u2,a,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u1,b,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 10:00:00\n\
+                    u1,a,view,2024-01-01 09:00:00\n";
+        let log = crate::events::ingest("dup.csv", text.as_bytes(), &Default::default())
+            .expect("the small log reads");
+        assert_eq!(log.diagnostics.duplicates, 2);
+        let rows: Vec<(&str, &str)> = log
+            .events
+            .iter()
+            .map(|event| (log.users.name(event.user), log.items.name(event.item)))
+            .collect();
+        assert_eq!(rows, [("u1", "a"), ("u2", "a"), ("u1", "b"), ("u1", "a")]);
+        assert_eq!(log.events[3].time + 3_600_000, log.events[0].time);
+    }
 
     #[test]
     fn scientific_ids_spotted() {

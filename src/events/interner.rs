@@ -1,7 +1,7 @@
 //! String interning for ids, so that each event stores small integers.
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
-use rustc_hash::FxBuildHasher;
+use super::number_map::NumberMap;
+use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
 /// Marks an absent id (no item, no category, ...).
@@ -20,7 +20,7 @@ pub struct Interner {
     /// `buffer[ends[id - 1]..ends[id]]` is string `id` (from 0 for id 0).
     ends: Vec<usize>,
     table: HashTable<u32>,
-    numeric: HashMap<u64, u32, FxBuildHasher>,
+    numeric: NumberMap,
     hasher: DefaultHashBuilder,
 }
 
@@ -30,7 +30,7 @@ impl Default for Interner {
             buffer: String::new(),
             ends: Vec::new(),
             table: HashTable::new(),
-            numeric: HashMap::default(),
+            numeric: NumberMap::default(),
             hasher: DefaultHashBuilder::default(),
         }
     }
@@ -51,12 +51,39 @@ pub fn display_name(name: &str) -> String {
 /// Returns the value of a decimal id that prints back to the same text:
 /// 1 to 19 digits with no leading zero (or exactly `0`).
 #[inline]
-fn canonical_number(name: &str) -> Option<u64> {
+pub(super) fn canonical_number(name: &str) -> Option<u64> {
     let bytes = name.as_bytes();
     if bytes.len() > 1 && bytes[0] == b'0' {
         return None;
     }
     super::time::parse_u64(bytes)
+}
+
+/// Appends a new string and returns its id, or the last id once four
+/// billion strings exist.
+fn push_name(buffer: &mut String, ends: &mut Vec<usize>, name: &str) -> u32 {
+    match u32::try_from(ends.len()) {
+        Ok(id) if id < NONE - 1 => {
+            buffer.push_str(name);
+            ends.push(buffer.len());
+            id
+        }
+        _ => NONE - 1,
+    }
+}
+
+/// Writes `number` in decimal at the end of `digits` and returns the text.
+fn format_decimal(mut number: u64, digits: &mut [u8; 20]) -> &str {
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (number % 10) as u8;
+        number /= 10;
+        if number == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&digits[start..]).expect("ASCII digits are UTF-8")
 }
 
 /// Returns the string of `id` inside `buffer`.
@@ -85,12 +112,10 @@ impl Interner {
     /// the last id is reused (a log that large does not fit in memory).
     pub fn intern(&mut self, name: &str) -> u32 {
         if let Some(number) = canonical_number(name) {
-            if let Some(&id) = self.numeric.get(&number) {
-                return id;
-            }
-            let id = self.push_name(name);
-            self.numeric.insert(number, id);
-            return id;
+            let (buffer, ends) = (&mut self.buffer, &mut self.ends);
+            return self
+                .numeric
+                .get_or_insert_with(number, || push_name(buffer, ends, name));
         }
         let hash = self.hasher.hash_one(name);
         let (buffer, ends) = (&self.buffer, &self.ends);
@@ -100,30 +125,45 @@ impl Interner {
         {
             return id;
         }
-        let id = self.push_name(name);
+        let id = push_name(&mut self.buffer, &mut self.ends, name);
         let (buffer, ends, hasher) = (&self.buffer, &self.ends, &self.hasher);
         self.table
             .insert_unique(hash, id, |&id| hasher.hash_one(text_of(buffer, ends, id)));
         id
     }
 
-    /// Appends a new string and returns its id, or the last id once four
-    /// billion strings exist.
-    fn push_name(&mut self, name: &str) -> u32 {
-        match u32::try_from(self.ends.len()) {
-            Ok(id) if id < NONE - 1 => {
-                self.buffer.push_str(name);
-                self.ends.push(self.buffer.len());
-                id
-            }
-            _ => NONE - 1,
+    /// Interns decimal ids given by value, as [`canonical_number`] returns
+    /// them, and calls `store(position, id)` for each in order. Ids are the
+    /// same as interning the ids' text one by one. The lookups of the whole
+    /// batch start before the first one finishes, which hides most of the
+    /// memory latency when the table is far larger than the CPU cache.
+    pub(super) fn intern_numbers(&mut self, numbers: &[u64], mut store: impl FnMut(usize, u32)) {
+        self.numeric.reserve(numbers.len());
+        let mut touched = 0u32;
+        for &number in numbers {
+            touched ^= self.numeric.touch(number);
         }
+        std::hint::black_box(touched);
+        let mut digits = [0u8; 20];
+        for (position, &number) in numbers.iter().enumerate() {
+            let (buffer, ends) = (&mut self.buffer, &mut self.ends);
+            let id = self.numeric.get_or_insert_with(number, || {
+                push_name(buffer, ends, format_decimal(number, &mut digits))
+            });
+            store(position, id);
+        }
+    }
+
+    /// Starts loading the table entry for a decimal id that
+    /// [`Interner::intern_numbers`] will look up soon.
+    pub(super) fn prefetch_number(&self, number: u64) {
+        self.numeric.prefetch(number);
     }
 
     /// Returns the id of `name` if it was interned.
     pub fn get(&self, name: &str) -> Option<u32> {
         if let Some(number) = canonical_number(name) {
-            return self.numeric.get(&number).copied();
+            return self.numeric.get(number);
         }
         let hash = self.hasher.hash_one(name);
         self.table.find(hash, |&id| self.name(id) == name).copied()
@@ -151,7 +191,7 @@ impl Interner {
         self.buffer.capacity()
             + self.ends.capacity() * std::mem::size_of::<usize>()
             + self.table.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.numeric.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self.numeric.heap_bytes()
     }
 
     /// Releases spare capacity once reading is done.
@@ -206,5 +246,31 @@ mod tests {
         let long = "98765432109876543210";
         let id = interner.intern(long);
         assert_eq!(interner.name(id), long);
+    }
+
+    #[test]
+    fn number_batches_match_text_interning() {
+        let texts = ["7", "u1", "0", "9999999999999999999", "7", "1000", "0"];
+        let mut by_text = Interner::new();
+        let expected: Vec<u32> = texts.iter().map(|text| by_text.intern(text)).collect();
+        assert_eq!(expected, [0, 1, 2, 3, 0, 4, 2]);
+
+        // Interleave batches with text interning, as the event builder does
+        // when a column mixes decimal ids and other ids.
+        let mut batched = Interner::new();
+        let mut ids = Vec::new();
+        batched.intern_numbers(&[7], |_, id| ids.push(id));
+        ids.push(batched.intern("u1"));
+        let numbers = [0, 9_999_999_999_999_999_999, 7, 1000, 0];
+        batched.intern_numbers(&numbers, |position, id| {
+            assert_eq!(position, ids.len() - 2);
+            ids.push(id);
+        });
+        assert_eq!(ids, expected);
+        for (id, text) in [(0, "7"), (2, "0"), (3, "9999999999999999999"), (4, "1000")] {
+            assert_eq!(batched.name(id), text);
+            assert_eq!(batched.get(text), Some(id));
+        }
+        assert_eq!(batched.len(), 5);
     }
 }

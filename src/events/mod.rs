@@ -11,6 +11,8 @@ mod interner;
 mod jsonl;
 mod kind;
 mod mapping;
+mod number_map;
+mod pending;
 mod sentences;
 mod table;
 pub mod time;

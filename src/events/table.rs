@@ -103,6 +103,7 @@ struct Row<'r> {
 enum Fields<'r> {
     Record(&'r csv::StringRecord),
     Split(Vec<&'r str>),
+    Slices(&'r [&'r str]),
 }
 
 impl Fields<'_> {
@@ -110,6 +111,7 @@ impl Fields<'_> {
         match self {
             Fields::Record(record) => record.len(),
             Fields::Split(parts) => parts.len(),
+            Fields::Slices(parts) => parts.len(),
         }
     }
 
@@ -117,6 +119,7 @@ impl Fields<'_> {
         match self {
             Fields::Record(record) => record.get(index).unwrap_or(""),
             Fields::Split(parts) => parts.get(index).copied().unwrap_or(""),
+            Fields::Slices(parts) => parts.get(index).copied().unwrap_or(""),
         }
     }
 
@@ -131,13 +134,18 @@ impl Fields<'_> {
     }
 }
 
-/// Reads rows with the `csv` crate (quotes, embedded newlines) or by
-/// splitting on whitespace.
+/// Reads rows by splitting lines at the delimiter when the text has no
+/// quotes, with the `csv` crate otherwise (quotes, embedded newlines), or
+/// by splitting on whitespace.
 struct RowReader<'a> {
     text: &'a str,
     delimiter: Delimiter,
     csv: Option<csv::Reader<&'a [u8]>>,
     record: csv::StringRecord,
+    /// Fields of the last row read by splitting lines.
+    parts: Vec<&'a str>,
+    /// 1-based number of the next line, when lines are split directly.
+    next_line: usize,
     lines: std::iter::Enumerate<std::str::Lines<'a>>,
     offset: usize,
     /// Byte offset and 1-based line number of the last record start, for
@@ -149,6 +157,7 @@ struct RowReader<'a> {
 impl<'a> RowReader<'a> {
     fn new(text: &'a str, delimiter: Delimiter, skip_header: bool) -> RowReader<'a> {
         let csv = match delimiter {
+            Delimiter::Byte(byte) if byte.is_ascii() && splits_as_lines(text) => None,
             Delimiter::Byte(byte) => Some(
                 csv::ReaderBuilder::new()
                     .delimiter(byte)
@@ -163,6 +172,8 @@ impl<'a> RowReader<'a> {
             delimiter,
             csv,
             record: csv::StringRecord::new(),
+            parts: Vec::new(),
+            next_line: 1,
             lines: text.lines().enumerate(),
             offset: 0,
             line_mark: (0, 1),
@@ -180,9 +191,50 @@ impl<'a> RowReader<'a> {
 
     fn next_row(&mut self) -> Option<Row<'_>> {
         match self.delimiter {
-            Delimiter::Byte(_) => self.next_csv_row(),
+            Delimiter::Byte(_) if self.csv.is_some() => self.next_csv_row(),
+            Delimiter::Byte(byte) => self.next_split_row(byte),
             Delimiter::Whitespace => self.next_whitespace_row(),
         }
+    }
+
+    /// Reads the next line and splits it at `delimiter`. For text that
+    /// [`splits_as_lines`] accepts this gives the same rows as the `csv`
+    /// crate, which also skips empty lines, without copying each field.
+    fn next_split_row(&mut self, delimiter: u8) -> Option<Row<'_>> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        while self.offset < bytes.len() {
+            let start = self.offset;
+            let (end, next) = match memchr::memchr(b'\n', &bytes[start..]) {
+                Some(length) => (start + length, start + length + 1),
+                None => (bytes.len(), bytes.len()),
+            };
+            let line = self.next_line;
+            self.offset = next;
+            self.next_line += 1;
+            let raw = text[start..end]
+                .strip_suffix('\r')
+                .unwrap_or(&text[start..end]);
+            if raw.trim().is_empty() && !raw.as_bytes().contains(&delimiter) {
+                continue;
+            }
+            self.parts.clear();
+            // The delimiter is ASCII, so every cut falls on a character
+            // boundary.
+            let mut field_start = 0;
+            for position in memchr::memchr_iter(delimiter, raw.as_bytes()) {
+                self.parts.push(&raw[field_start..position]);
+                field_start = position + 1;
+            }
+            self.parts.push(&raw[field_start..]);
+            return Some(Row {
+                line,
+                raw,
+                fields: Fields::Slices(&self.parts),
+                last_without_newline: next >= bytes.len() && !text.ends_with('\n'),
+            });
+        }
+        None
     }
 
     fn next_csv_row(&mut self) -> Option<Row<'_>> {
@@ -194,9 +246,11 @@ impl<'a> RowReader<'a> {
                     let start = self.record.position().map_or(0, |p| p.byte() as usize);
                     let (mark_byte, mark_line) = self.line_mark;
                     let mut start = start.max(mark_byte).min(self.text.len());
-                    // After a CRLF the csv reader starts the next record at
-                    // the LF; that LF belongs to the previous line.
-                    if self.text.as_bytes().get(start) == Some(&b'\n') {
+                    // The csv reader starts a record right after the last
+                    // terminator it read: at the LF of a CRLF, or before the
+                    // empty lines it skipped. Those bytes belong to earlier
+                    // lines, and no record starts with them.
+                    while matches!(self.text.as_bytes().get(start), Some(b'\r' | b'\n')) {
                         start += 1;
                     }
                     let newlines =
@@ -248,6 +302,17 @@ impl<'a> RowReader<'a> {
         }
         None
     }
+}
+
+/// True when splitting lines at the delimiter reads `text` exactly as the
+/// `csv` crate would: no quotes, every carriage return part of a CRLF line
+/// end, and no byte-order mark left at the start (csv-core 0.1 drops one
+/// there). Scanning the whole text costs far less than reading it.
+fn splits_as_lines(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    memchr::memchr(b'"', bytes).is_none()
+        && !text.starts_with('\u{feff}')
+        && memchr::memchr_iter(b'\r', bytes).all(|index| bytes.get(index + 1) == Some(&b'\n'))
 }
 
 /// Estimates the row count from the length of the first lines, with 10%
@@ -502,7 +567,7 @@ impl Plan {
             );
             return;
         }
-        let get = |index: Option<usize>| index.map_or("", |index| fields.get(index).trim());
+        let get = |index: Option<usize>| index.map_or("", |index| trim(fields.get(index)));
 
         let user = get(self.user);
         let session = get(self.session);
@@ -522,7 +587,7 @@ impl Plan {
 
         let mut time = 0;
         if let Some(index) = self.time {
-            let value = fields.get(index).trim();
+            let value = trim(fields.get(index));
             if value.is_empty() {
                 builder.diagnostics().reject(
                     RejectKind::MissingTime,
@@ -553,7 +618,7 @@ impl Plan {
         let mut numbers = [f32::NAN; 2];
         for (slot, index) in [self.price, self.quantity].into_iter().enumerate() {
             let Some(index) = index else { continue };
-            match parse_number(fields.get(index).trim(), self.decimal_comma) {
+            match parse_number(trim(fields.get(index)), self.decimal_comma) {
                 Ok(value) => numbers[slot] = value,
                 Err(()) => {
                     builder.diagnostics().reject(
@@ -577,7 +642,7 @@ impl Plan {
         let (kind, label) = match self.rule {
             EventRule::Column(_) => {
                 let index = self.event.unwrap_or(0);
-                let label = fields.get(index).trim();
+                let label = trim(fields.get(index));
                 if label.is_empty() {
                     builder.diagnostics().reject(
                         RejectKind::MissingEvent,
@@ -679,6 +744,7 @@ fn read_relative(fields: &Fields, columns: &RelativeColumns, event: usize) -> Op
 /// Places order-table events in time: per user, orders sorted by number,
 /// days since the prior order summed from the first order.
 fn place_relative_times(builder: &mut Builder, places: &[RelativeTime]) {
+    builder.resolve_pending();
     let events = &mut builder.log.events;
     let mut by_user: Vec<Vec<(u32, f32)>> = Vec::new();
     for place in places {
@@ -721,6 +787,19 @@ fn place_relative_times(builder: &mut Builder, places: &[RelativeTime]) {
     );
 }
 
+/// Returns `value` without leading and trailing whitespace, as
+/// [`str::trim`] does. Values that start and end with a visible ASCII
+/// character, as nearly all do, skip the scan for Unicode whitespace.
+fn trim(value: &str) -> &str {
+    let visible = |byte: Option<&u8>| byte.is_some_and(|byte| (0x21..0x7f).contains(byte));
+    let bytes = value.as_bytes();
+    if visible(bytes.first()) && visible(bytes.last()) {
+        value
+    } else {
+        value.trim()
+    }
+}
+
 /// Parses a price or quantity: empty is NaN; currency signs and spaces are
 /// ignored; with semicolon-separated files a lone comma is a decimal comma.
 fn parse_number(value: &str, decimal_comma: bool) -> Result<f32, ()> {
@@ -750,6 +829,88 @@ mod tests {
         assert!(parse_number("", false).is_ok_and(f32::is_nan));
         assert_eq!(parse_number("abc", false), Err(()));
         assert_eq!(parse_number("inf", false), Err(()));
+    }
+
+    /// Reads every row as (line, raw text, fields, last without newline).
+    fn all_rows(text: &str, delimiter: u8) -> Vec<(usize, String, Vec<String>, bool)> {
+        let mut reader = RowReader::new(text, Delimiter::Byte(delimiter), false);
+        let mut rows = Vec::new();
+        while let Some(row) = reader.next_row() {
+            let raw = row.raw.to_string();
+            rows.push((
+                row.line,
+                raw,
+                row.fields.to_strings(),
+                row.last_without_newline,
+            ));
+        }
+        rows
+    }
+
+    #[test]
+    fn trim_matches_str_trim() {
+        for value in [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\u{3000}商品\u{3000}",
+            "a\u{b}",
+            "\u{a0}x",
+            "x y",
+            "\t1\n",
+        ] {
+            assert_eq!(trim(value), value.trim(), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn line_splitting_matches_csv_reader() {
+        let cases = [
+            ("a,b\n1,2\n", b','),
+            ("a,b\r\n1,2\r\n\r\n3,4", b','),
+            ("\n\na,b\n   \n,\n \t \nx,,y\n\n", b','),
+            ("a\tb\n\t\n\n1\t2\n", b'\t'),
+            ("user;item\n1;2\n3;4;5\n6\n", b';'),
+            ("名字|商品\n张三|手机\n", b'|'),
+        ];
+        for (text, delimiter) in cases {
+            assert!(splits_as_lines(text), "{text:?} should be split as lines");
+            // A quoted first line sends the whole text through the csv crate.
+            let quoted = format!("\"q\"\n{text}");
+            assert!(!splits_as_lines(&quoted));
+            let expected: Vec<_> = all_rows(&quoted, delimiter)
+                .into_iter()
+                .skip(1)
+                .map(|(line, raw, fields, last)| (line - 1, raw, fields, last))
+                .collect();
+            assert_eq!(all_rows(text, delimiter), expected, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn quotes_and_lone_cr_use_csv_reader() {
+        assert!(!splits_as_lines("a,\"b,c\"\n"));
+        assert!(!splits_as_lines("a,b\r1,2\r"));
+        assert!(!splits_as_lines("\u{feff}a,b\n"));
+        assert!(splits_as_lines("a,b\r\n1,2\r\n"));
+        assert_eq!(
+            all_rows("a,b\r1,2\r", b','),
+            [
+                (
+                    1,
+                    "a,b".to_string(),
+                    vec!["a".to_string(), "b".to_string()],
+                    false
+                ),
+                (
+                    1,
+                    "1,2".to_string(),
+                    vec!["1".to_string(), "2".to_string()],
+                    true
+                ),
+            ]
+        );
     }
 }
 
