@@ -9,4 +9,5 @@ pub mod recommend;
 pub mod retention;
 pub mod rfm;
 pub mod segments;
+pub mod shard;
 pub mod together;
