@@ -18,11 +18,14 @@
 // the model trains, then each run one shard of the pass with the model's
 // file. This worker runs shard 0 and merges. The pool size comes from the
 // `workers` option, or from the device (see poolSize). `pool` in `done`
-// contains {workers, memory: wasm memory bytes per worker, modelPassMs}.
+// contains {workers, memory: wasm memory bytes per worker, modelPassMs} and,
+// with more than one worker, the times of the pool's phases (see runPool).
 //
-// A pool worker receives {type: 'prepare', file, options}, replies {type:
-// 'prepared'}, then receives {type: 'shard', model, index, count} and replies
-// {type: 'shard-result', result, memory}, or {type: 'error', message}.
+// A pool worker receives {type: 'prepare', module, file, options} (module:
+// the compiled WebAssembly.Module) and replies {type: 'prepared'}. Then it
+// receives {type: 'shard', model, index, count} and replies {type:
+// 'shard-result', result, memory}. It replies {type: 'error', message} when
+// either fails.
 
 import init, { Upload, version } from './pkg/behavior_lens.js';
 
@@ -33,9 +36,18 @@ const isPoolWorker = self.name === POOL_WORKER_NAME;
 // because each one repeats the parsing and holds its own copy of the log.
 const MAX_DEFAULT_WORKERS = 4;
 
+// The compiled engine. The page's worker compiles it and sends it to its
+// pool workers, which then share its machine code, including the code the
+// browser has optimized while the model trained.
+let resolveSharedModule;
+const engineModule = isPoolWorker
+  ? new Promise((resolve) => {
+      resolveSharedModule = resolve;
+    })
+  : compileEngine();
 // The module's exports, for the size of its memory.
 let wasm = null;
-const ready = init().then(
+const ready = engineModule.then((module) => init({ module_or_path: module })).then(
   (exports) => {
     wasm = exports;
     if (!isPoolWorker) self.postMessage({ type: 'ready', version: version() });
@@ -45,6 +57,20 @@ const ready = init().then(
     throw error;
   },
 );
+
+async function compileEngine() {
+  const url = new URL('./pkg/behavior_lens_bg.wasm', import.meta.url);
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch (error) {
+    // compileStreaming needs the application/wasm content type, which
+    // some servers do not send.
+    console.warn('compiling the engine while it downloads failed, so it is compiled after the download:', error);
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`${url} returned HTTP ${response.status}`);
+    return WebAssembly.compile(await response.arrayBuffer());
+  }
+}
 
 // The session of the last analyzed file, kept for "Save model".
 let session = null;
@@ -128,15 +154,15 @@ async function analyze(message) {
       return;
     }
     const started = performance.now();
-    const memory = [];
+    const pool = { workers: poolWorkers.length + 1, memory: [], modelPassMs: 0 };
     let json;
     if (poolWorkers.length === 0) {
       json = current.finish(progress);
     } else {
-      json = await runPool(current, poolWorkers, progress, memory);
+      json = await runPool(current, poolWorkers, progress, pool);
     }
-    memory.unshift(wasmMemoryBytes());
-    const pool = { workers: poolWorkers.length + 1, memory, modelPassMs: performance.now() - started };
+    pool.memory.unshift(wasmMemoryBytes());
+    pool.modelPassMs = performance.now() - started;
     self.postMessage({ type: 'done', id, json, pool });
   } catch (error) {
     const text = error instanceof Error ? error.message : String(error);
@@ -233,7 +259,9 @@ function startPoolWorkers(count, file, options) {
   const poolWorkers = [];
   for (let number = 1; number <= count; number += 1) {
     const poolWorker = new PoolWorker(number + 1, count + 1);
-    poolWorker.prepared = poolWorker.request({ type: 'prepare', file, options }, 'prepared');
+    poolWorker.prepared = engineModule.then((module) =>
+      poolWorker.request({ type: 'prepare', module, file, options }, 'prepared'),
+    );
     // A failure is reported when the pool runs; this keeps it from being
     // logged as unhandled in the meantime.
     poolWorker.prepared.catch(() => {});
@@ -244,25 +272,42 @@ function startPoolWorkers(count, file, options) {
 
 /**
  * Runs the model pass in shards, shard 0 here and one in each pool worker,
- * merges them and returns the report JSON. Adds each pool worker's wasm memory
- * in bytes to `memory`.
+ * merges them and returns the report JSON. Adds to `pool` each pool
+ * worker's wasm memory in bytes (`memory`) and the milliseconds spent on
+ * shard 0 (`ownShardMs`), waiting for the other shards (`waitMs`) and
+ * merging (`mergeMs`).
  */
-async function runPool(current, poolWorkers, progress, memory) {
+async function runPool(current, poolWorkers, progress, pool) {
   const count = poolWorkers.length + 1;
+  const { memory } = pool;
+  pool.shardMs = [];
   current.finish_training();
   const modelFile = current.model_file('f32');
-  const results = poolWorkers.map(async (poolWorker, position) => {
-    await poolWorker.prepared;
+  // Every pool worker must have its shard request before this worker runs
+  // shard 0, because its replies are read only when shard 0 has finished.
+  await Promise.all(poolWorkers.map((poolWorker) => poolWorker.prepared));
+  const results = poolWorkers.map((poolWorker, position) => {
     const bytes = modelFile.slice().buffer;
-    const reply = await poolWorker.request({ type: 'shard', model: bytes, index: position + 1, count }, 'shard-result', [bytes]);
-    memory[position] = reply.memory;
-    return reply.result;
+    const request = { type: 'shard', model: bytes, index: position + 1, count };
+    return poolWorker.request(request, 'shard-result', [bytes]).then((reply) => {
+      memory[position] = reply.memory;
+      pool.shardMs[position + 1] = reply.shardMs;
+      return reply.result;
+    });
   });
   // Failures are read below, after this worker's own shard.
   for (const result of results) result.catch(() => {});
+  const started = performance.now();
   const own = current.run_shard(0, count, progress);
+  const ownDone = performance.now();
   const shards = [own, ...(await Promise.all(results))];
-  return current.finish_shards(shards, progress);
+  const merging = performance.now();
+  const json = current.finish_shards(shards, progress);
+  pool.ownShardMs = ownDone - started;
+  pool.shardMs[0] = pool.ownShardMs;
+  pool.waitMs = merging - ownDone;
+  pool.mergeMs = performance.now() - merging;
+  return json;
 }
 
 // ---- Pool worker side ----
@@ -270,7 +315,8 @@ async function runPool(current, poolWorkers, progress, memory) {
 let poolSession = null;
 
 async function preparePoolWorker(message) {
-  const { file, options } = message;
+  const { module, file, options } = message;
+  resolveSharedModule(module);
   await ready;
   const upload = await readIntoUpload(file, () => {});
   try {
@@ -285,8 +331,10 @@ function runPoolShard(message) {
   const { model, index, count } = message;
   if (!poolSession) throw new Error('the shard request came before the file was parsed');
   poolSession.load_model(new Uint8Array(model));
+  const started = performance.now();
   const result = poolSession.run_shard(index, count, null);
-  self.postMessage({ type: 'shard-result', result, memory: wasmMemoryBytes() });
+  const shardMs = performance.now() - started;
+  self.postMessage({ type: 'shard-result', result, memory: wasmMemoryBytes(), shardMs });
 }
 
 async function handlePoolMessage(message) {
