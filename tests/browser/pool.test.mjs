@@ -1,19 +1,20 @@
-// The model pass shared by a pool of workers, in headless Chromium: the
+// The model pass shared by a pool of workers, in headless Chromium. The
 // REES46 sample with the sample model gives the same report with two
-// workers as with one, and a pool worker that cannot load the engine
-// fails the analysis with a message that names it.
+// workers as with one. A pool worker whose script fails makes the analysis
+// fail with a message that names it.
 //
 // Needs: scripts/build.sh (www/pkg/, www/vendor/), npm ci (playwright-core)
 // and /usr/bin/chromium.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
-import { startServer } from '../../scripts/serve.mjs';
+import { HOST, startServer } from '../../scripts/serve.mjs';
 import {
   CHROMIUM_ARGS,
   CHROMIUM_PATH,
@@ -56,11 +57,11 @@ describe('Behavior Lens worker pool', () => {
     }
   });
 
-  async function openApp(context) {
+  async function openApp(context, url = appUrl) {
     const page = await context.newPage();
     pageLog.watch(page);
     page.setDefaultTimeout(POOL_TIMEOUT_MS);
-    await page.goto(appUrl);
+    await page.goto(url);
     await waitForStatus(page, 'ready', READY_TIMEOUT_MS, pageLog);
     return page;
   }
@@ -110,17 +111,36 @@ describe('Behavior Lens worker pool', () => {
   });
 
   test('failing pool worker names itself', async () => {
+    // This server forwards to the page's server, except that only the
+    // first request for worker.js gets the real script. Later requests come
+    // from pool workers and get a script that throws at once.
+    let scripts = 0;
+    const front = createServer(async (request, response) => {
+      const target = new URL(request.url, appUrl);
+      if (target.pathname.endsWith('/worker.js')) scripts += 1;
+      if (target.pathname.endsWith('/worker.js') && scripts > 1) {
+        response.writeHead(200, { 'Content-Type': 'text/javascript', 'Cache-Control': 'no-store' });
+        response.end("throw new Error('broken pool worker script');");
+        return;
+      }
+      const upstream = await fetch(target);
+      response.writeHead(upstream.status, {
+        'Content-Type': upstream.headers.get('content-type') ?? 'application/octet-stream',
+        'Cache-Control': 'no-store',
+      });
+      response.end(Buffer.from(await upstream.arrayBuffer()));
+    });
+    await new Promise((resolve) => front.listen(0, HOST, resolve));
     const context = await browser.newContext({ serviceWorkers: 'block' });
     try {
-      const page = await openApp(context);
-      // The page's own worker has loaded the engine; every later request
-      // for it, which only a pool worker makes, fails.
-      await context.route('**/pkg/behavior_lens_bg.wasm', (route) => route.fulfill({ status: 404, body: 'missing' }));
+      const page = await openApp(context, `http://${HOST}:${front.address().port}/`);
       const outcome = await analyzeSample(page, 2);
-      assert.match(outcome.error ?? '', /^worker 2 of 2 in the model pass failed: cannot load the analysis engine/);
+      assert.ok(scripts >= 2, 'no pool worker was started');
+      assert.match(outcome.error ?? '', /^worker 2 of 2 in the model pass failed: .*broken pool worker script/);
       assert.equal(await page.evaluate(() => document.body.dataset.status), 'error');
     } finally {
       await context.close();
+      await closeServer(front);
     }
   });
 });
