@@ -2,13 +2,18 @@
 // with "Train a behavior model" ticked and times it from the drop to the
 // `done` status. Runs the sample with 1 and 2 workers in the model pass,
 // then 4x and 16x the sample (copies of its rows with new user and session
-// ids) with the page's default pool. For each run it prints the time of
-// each step (from the worker's progress messages), the model-pass time,
-// the longest main-thread task (PerformanceObserver 'longtask') and the
-// WebAssembly memory of each worker; with a pool, also the time of shard 0
-// in the page's worker, the wait for the other shards and the merge. Build
-// first with `bash scripts/build.sh --page-only`. The 16x run trains for
-// several minutes; `--sizes 1,4` leaves it out.
+// ids) with the page's default pool. Build first with
+// `bash scripts/build.sh --page-only`. The 16x run trains for several
+// minutes, and `--sizes 1,4` leaves it out.
+//
+// For each run the table gives the time of each step from the worker's
+// progress messages. `segments` includes the wait for the other shards and
+// the merge. `render` is the rest: from the drop to the first progress
+// message and from the worker's `done` message to the page's `done`
+// status. It also gives the model-pass time, the longest main-thread task
+// (PerformanceObserver 'longtask') and the WebAssembly memory of each
+// worker. With a pool, it adds the time of shard 0 in the page's worker,
+// the wait for the other shards and the merge.
 //
 //   node scripts/bench-page.mjs [--sizes 1,4,16]
 
@@ -79,8 +84,8 @@ function scaledSample(copies, dir) {
 }
 
 // Runs in the page before its scripts: records the worker's messages with
-// their times, the longest main-thread task and the time of each status,
-// and adds `workers` to analyze requests when window.__benchWorkers is set.
+// their times and the longest main-thread task, and adds `workers` to
+// analyze requests when window.__benchWorkers is set.
 function instrumentPage() {
   window.__bench = { messages: [], longestTaskMs: 0, doneAt: null };
   new PerformanceObserver((list) => {
@@ -171,7 +176,7 @@ function seconds(ms) {
 }
 
 function printTable(rows) {
-  const header = ['size', 'workers', 'events', 'users', 'end-to-end s', ...STEPS.map((step) => `${step} s`), 'merge+render s',
+  const header = ['size', 'workers', 'events', 'users', 'end-to-end s', ...STEPS.map((step) => `${step} s`), 'render s',
     'model pass s', 'shard 0 s', 'wait s', 'merge s', 'longest task ms', 'wasm MB per worker'];
   const lines = rows.map(({ size, run }) => [
     `${size}x`,
@@ -218,7 +223,11 @@ try {
     // The sample runs with 1 and 2 workers; larger logs with the default pool.
     for (const workers of size === 1 ? [1, 2] : [null]) {
       console.error(`running ${size}x with ${workers ?? 'the default number of'} workers ...`);
-      rows.push({ size, run: await runOnce(browser, url, filePath, workers, pageLog) });
+      const run = await runOnce(browser, url, filePath, workers, pageLog);
+      rows.push({ size, run });
+      // Each run's figures go to stderr at once, so a long run that is
+      // stopped leaves the earlier ones.
+      console.error(JSON.stringify({ size, ...run }));
     }
   }
 } finally {
