@@ -82,7 +82,8 @@ pub struct Resolved {
     pub workers: Option<usize>,
 }
 
-/// Most workers the options may request for the model pass.
+/// Maximum number of workers that the options may request for the model
+/// pass.
 pub const MAX_WORKERS: usize = 16;
 
 impl AnalyzeOptions {
@@ -270,7 +271,7 @@ pub fn complete(
 }
 
 /// Per-user results of one shard of the model pass, which
-/// [`merge_shards`] joins into the report. Holds each user's metrics,
+/// [`merge_shards`] joins into the report. Contains each user's metrics,
 /// scores, lists and embedding, but no full item score vectors.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShardResult {
