@@ -3,11 +3,14 @@
 
 use crate::analysis::baselines::{ItemKnn, Markov, Popularity};
 use crate::analysis::evaluation::{
-    self, Backtest, BacktestOptions, BinaryTarget, Evaluation, SplitKind,
+    self, Backtest, BacktestOptions, BinaryTarget, Evaluation, MethodShard, SplitKind,
 };
-use crate::analysis::recommend::{self, BehaviorScorer, RecommendOptions, MODEL_METHOD};
+use crate::analysis::recommend::{
+    self, BehaviorScorer, RecommendOptions, UserInterest, UserRecommendations, MODEL_METHOD,
+};
 use crate::analysis::segments::{self, Embeddings, SegmentOptions};
 use crate::analysis::text::{self, BehaviorView, TextModel, TextOptions};
+use crate::analysis::shard::{batch_count, Batches, Shard};
 use crate::analysis::together::{self, TogetherOptions};
 use crate::behavior::{BehaviorModel, ItemModel, Progress, TrainOptions, Trainer};
 use crate::model::LoadLimits;
@@ -17,7 +20,7 @@ use crate::events::{
 use crate::report::{self, Report};
 use crate::timeline::sentence::Lang;
 use crate::timeline::{Timelines, DEFAULT_SESSION_GAP_MS};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// Options as the page sends them (JSON) and the command line builds them.
@@ -54,6 +57,9 @@ pub struct AnalyzeOptions {
     /// Language of the text model's sentences, `zh` or `en` (`None`:
     /// detected from its tokenizer).
     pub text_lang: Option<String>,
+    /// Workers that share the model pass in the page (`None`: chosen from
+    /// the device). The command line runs one.
+    pub workers: Option<usize>,
 }
 
 /// A problem with the options themselves, or an unusable log.
@@ -67,6 +73,8 @@ pub enum AnalyzeError {
     Model(#[from] crate::behavior::Error),
     #[error("text model: {0}")]
     TextModel(String),
+    #[error("model pass: {0}")]
+    Shards(String),
 }
 
 /// Options resolved into the types each layer takes.
@@ -84,7 +92,12 @@ pub struct Resolved {
     pub text_users_chosen: bool,
     /// Language override for the text model.
     pub text_lang: Option<Lang>,
+    pub workers: Option<usize>,
 }
+
+/// Maximum number of workers that the options may request for the model
+/// pass.
+pub const MAX_WORKERS: usize = 16;
 
 impl AnalyzeOptions {
     pub fn resolve(&self) -> Result<Resolved, AnalyzeError> {
@@ -172,11 +185,17 @@ impl AnalyzeOptions {
                 invalid(format!("unknown text model language {name:?}; expected zh, en or auto"))
             })?),
         };
+        if let Some(workers) = self.workers {
+            if !(1..=MAX_WORKERS).contains(&workers) {
+                return Err(invalid(format!("{workers} workers; expected 1 to {MAX_WORKERS}")));
+            }
+        }
         Ok(Resolved {
             text,
             text_users_chosen: self.text_users.is_some(),
             text_lang,
             skip_model: self.skip_model,
+            workers: self.workers,
             train,
             recommendations,
             repeat_purchases: self.repeat_purchases,
@@ -343,7 +362,9 @@ pub fn basic_report(parsed: &Parsed, resolved: &Resolved, progress: &mut dyn FnM
 }
 
 /// Fills the model sections of `report`: model facts, interest and
-/// recommendations. Returns the user embeddings behind the segments.
+/// recommendations. It runs the model pass as one shard and merges it, so
+/// a page that splits the pass across workers gets the same numbers.
+/// Returns the user embeddings behind the segments.
 pub fn complete(
     parsed: &Parsed,
     resolved: &Resolved,
@@ -351,38 +372,187 @@ pub fn complete(
     report: &mut Report,
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<Embeddings, AnalyzeError> {
+    let shard = run_shard(parsed, resolved, model, Shard::WHOLE, progress)?;
+    merge_shards(parsed, resolved, model, vec![shard], report, progress)
+}
+
+/// Per-user results of one shard of the model pass, which
+/// [`merge_shards`] joins into the report. Contains each user's metrics,
+/// scores, lists and embedding, but no full item score vectors.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShardResult {
+    pub shard: Shard,
+    /// The behavior model's backtest rankings, or `None` when the log
+    /// cannot be split or no user can be evaluated.
+    ranking: Option<MethodShard>,
+    /// Propensity and churn scores of the users with a history.
+    binary: Batches<(f32, f32)>,
+    recommendations: Batches<(UserInterest, UserRecommendations)>,
+    /// Embedding rows of the embedded users, `width` floats per user.
+    embeddings: Batches<f32>,
+}
+
+/// Users per batch of the propensity and churn scores and of the
+/// embeddings: one forward batch of the behavior model.
+const MODEL_BATCH_USERS: usize = 64;
+
+/// Runs the model's per-user work of one shard: backtest rankings,
+/// propensity and churn scores, interest and recommendations, and user
+/// embeddings. Each pass cuts its users into the batches a single pass
+/// forms, and `shard` runs its share of them.
+pub fn run_shard(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    model: &BehaviorModel,
+    shard: Shard,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<ShardResult, AnalyzeError> {
     let (log, timelines) = (&parsed.log, &parsed.timelines);
     let split = backtest(parsed, resolved);
     progress("evaluation", 0.0);
-    report.evaluation = Some(match &split {
-        Ok(backtest) => evaluate_model(parsed, resolved, model, backtest)?,
-        Err(reason) => Evaluation::unavailable(reason.clone()),
-    });
+    let (ranking, binary) = match &split {
+        Ok(backtest) if evaluation::has_evaluated_users(log, timelines, backtest) => {
+            let mut behavior = BehaviorScorer {
+                model: ItemModel::new(model, log, timelines, Some(&backtest.train_len)),
+            };
+            let ranking = evaluation::score_shard(log, timelines, backtest, &mut behavior, shard);
+            let binary = binary_shard(&behavior.model, parsed, backtest, shard)?;
+            (Some(ranking), binary)
+        }
+        _ => (None, Batches::default()),
+    };
     progress("evaluation", 1.0);
 
     let scorer = ItemModel::new(model, log, timelines, None);
-    let repeat = match &split {
+    let options = recommend_options(resolved, &split);
+    let users = recommend::listed_users(timelines, options.max_users);
+    let batches = batch_count(users.len(), recommend::USERS_PER_BATCH);
+    let mut recommendations = Batches::default();
+    progress("recommendations", 0.0);
+    for (batch, chunk) in users.chunks(recommend::USERS_PER_BATCH).enumerate() {
+        if shard.owns(batch) {
+            let rows = recommend::compute_batch(&scorer, log, timelines, chunk, &options)?;
+            recommendations.push(batch, rows);
+            progress("recommendations", (batch + 1) as f64 / batches as f64);
+        }
+    }
+
+    progress("segments", 0.0);
+    let users = embedded_users(timelines);
+    let batches = batch_count(users.len(), MODEL_BATCH_USERS);
+    let mut embeddings = Batches::default();
+    for (batch, chunk) in users.chunks(MODEL_BATCH_USERS).enumerate() {
+        if shard.owns(batch) {
+            let histories: Vec<&[u32]> = chunk.iter().map(|&user| timelines.of_user(user as usize)).collect();
+            embeddings.push(batch, scorer.embeddings(&histories)?);
+            progress("segments", 0.8 * (batch + 1) as f64 / batches as f64);
+        }
+    }
+    Ok(ShardResult {
+        shard,
+        ranking,
+        binary,
+        recommendations,
+        embeddings,
+    })
+}
+
+/// Scores propensity and churn for the users of [`evaluation::binary_labels`]
+/// in the batches that `shard` owns.
+fn binary_shard(
+    scorer: &ItemModel,
+    parsed: &Parsed,
+    backtest: &Backtest,
+    shard: Shard,
+) -> Result<Batches<(f32, f32)>, AnalyzeError> {
+    let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let labels = evaluation::binary_labels(log, timelines, backtest);
+    let mut scores = Batches::default();
+    for (batch, users) in labels.users.chunks(MODEL_BATCH_USERS).enumerate() {
+        if !shard.owns(batch) {
+            continue;
+        }
+        let histories: Vec<&[u32]> = users
+            .iter()
+            .map(|&user| backtest.history(timelines, user as usize))
+            .collect();
+        let (propensity, churn) = recommend::binary_scores(scorer, &histories)?;
+        scores.push(batch, propensity.into_iter().zip(churn).collect());
+    }
+    Ok(scores)
+}
+
+fn recommend_options(resolved: &Resolved, split: &Result<Backtest, String>) -> RecommendOptions {
+    let repeat = match split {
         Ok(backtest) => backtest.repeat_purchases,
         Err(_) => resolved.repeat_purchases.unwrap_or(false),
     };
-    let options = RecommendOptions {
+    RecommendOptions {
         k: resolved.recommendations,
         repeat_purchases: repeat,
         lang: resolved.lang,
         ..RecommendOptions::default()
-    };
-    progress("recommendations", 0.0);
-    let (interest, recommendations) =
-        recommend::compute(&scorer, log, timelines, &options, &mut |share| {
-            progress("recommendations", share)
-        })?;
+    }
+}
+
+/// Fills the model sections of `report` from the results of every shard
+/// of one model pass (in any order), as [`complete`] does for one, and
+/// returns the user embeddings. Fails when shards are missing, repeated or
+/// from passes of different sizes.
+pub fn merge_shards(
+    parsed: &Parsed,
+    resolved: &Resolved,
+    model: &BehaviorModel,
+    shards: Vec<ShardResult>,
+    report: &mut Report,
+    progress: &mut dyn FnMut(&str, f64),
+) -> Result<Embeddings, AnalyzeError> {
+    check_shards(&shards)?;
+    let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let shard_count = shards.len();
+    let mut rankings = Vec::with_capacity(shard_count);
+    let mut binary = Vec::with_capacity(shard_count);
+    let mut recommendations = Vec::with_capacity(shard_count);
+    let mut embeddings = Vec::with_capacity(shard_count);
+    for shard in shards {
+        rankings.extend(shard.ranking);
+        binary.push(shard.binary);
+        recommendations.push(shard.recommendations);
+        embeddings.push(shard.embeddings);
+    }
+
+    let split = backtest(parsed, resolved);
+    report.evaluation = Some(match &split {
+        Ok(backtest) => merge_evaluation(parsed, resolved, model, backtest, rankings, binary, shard_count)?,
+        Err(reason) => Evaluation::unavailable(reason.clone()),
+    });
+
+    let scorer = ItemModel::new(model, log, timelines, None);
+    let options = recommend_options(resolved, &split);
+    let listed = recommend::listed_users(timelines, options.max_users).len();
+    let rows = Batches::merge(recommendations, batch_count(listed, recommend::USERS_PER_BATCH))
+        .map_err(AnalyzeError::Shards)?;
+    let (interest, mut recommendations) = recommend::assemble(timelines, &options, rows);
     report.interest = Some(interest);
-    let mut recommendations = recommendations;
     recommendations.together = Some(together::together(log, timelines, &TogetherOptions::default()));
     report.recommendations = Some(recommendations);
 
-    progress("segments", 0.0);
-    let embeddings = user_embeddings(&scorer, timelines, &mut |share| progress("segments", share * 0.8))?;
+    let users = embedded_users(timelines);
+    let data = Batches::merge(embeddings, batch_count(users.len(), MODEL_BATCH_USERS))
+        .map_err(AnalyzeError::Shards)?;
+    if data.len() != users.len() * scorer.width() {
+        return Err(AnalyzeError::Shards(format!(
+            "shard results contain {} embedding values, expected {} users of width {}",
+            data.len(),
+            users.len(),
+            scorer.width()
+        )));
+    }
+    let embeddings = Embeddings {
+        users,
+        dim: scorer.width(),
+        data,
+    };
     let options = SegmentOptions {
         k: resolved.segments,
         seed: resolved.train.seed,
@@ -406,6 +576,27 @@ pub fn complete(
     Ok(embeddings)
 }
 
+/// Checks that `shards` contains each shard of one pass exactly once.
+fn check_shards(shards: &[ShardResult]) -> Result<(), AnalyzeError> {
+    let count = shards.len();
+    let mut seen = vec![false; count];
+    for result in shards {
+        let Shard { index, count: expected } = result.shard;
+        if expected != count || index >= count {
+            return Err(AnalyzeError::Shards(format!(
+                "received {count} shard results, but one is shard {index} of {expected}"
+            )));
+        }
+        if std::mem::replace(&mut seen[index], true) {
+            return Err(AnalyzeError::Shards(format!("received shard {index} of {count} twice")));
+        }
+    }
+    if count == 0 {
+        return Err(AnalyzeError::Shards("received no shard results".to_string()));
+    }
+    Ok(())
+}
+
 /// Item coverage below which a loaded model is flagged as trained on
 /// another log.
 const LOW_COVERAGE: f64 = 0.2;
@@ -413,64 +604,68 @@ const LOW_COVERAGE: f64 = 0.2;
 /// Users embedded for segmentation, most active first.
 const MAX_EMBEDDED_USERS: usize = 50_000;
 
-/// Mean-pooled model states of the most active users' timelines.
-fn user_embeddings(
-    scorer: &ItemModel,
-    timelines: &Timelines,
-    progress: &mut dyn FnMut(f64),
-) -> Result<Embeddings, AnalyzeError> {
+/// Lists the users whose mean-pooled model states feed the segments: the
+/// most active ones, in user id order.
+fn embedded_users(timelines: &Timelines) -> Vec<u32> {
     let mut users: Vec<u32> = (0..timelines.users() as u32)
         .filter(|&user| !timelines.of_user(user as usize).is_empty())
         .collect();
     users.sort_by_key(|&user| (std::cmp::Reverse(timelines.of_user(user as usize).len()), user));
     users.truncate(MAX_EMBEDDED_USERS);
     users.sort_unstable();
-    let mut data = Vec::with_capacity(users.len() * scorer.width());
-    for (done, chunk) in users.chunks(512).enumerate() {
-        let histories: Vec<&[u32]> = chunk.iter().map(|&user| timelines.of_user(user as usize)).collect();
-        data.extend(scorer.embeddings(&histories)?);
-        progress(((done + 1) * 512).min(users.len()) as f64 / users.len().max(1) as f64);
-    }
-    Ok(Embeddings {
-        users,
-        dim: scorer.width(),
-        data,
-    })
+    users
 }
 
-/// Backtests the model beside the three baselines on the same split, and
-/// adds the model's propensity and churn scores.
-fn evaluate_model(
+/// Backtests the model beside the three baselines on the same split, from
+/// the model's sharded rankings, and adds its propensity and churn scores.
+fn merge_evaluation(
     parsed: &Parsed,
     resolved: &Resolved,
     model: &BehaviorModel,
     backtest: &Backtest,
+    rankings: Vec<MethodShard>,
+    binary: Vec<Batches<(f32, f32)>>,
+    shard_count: usize,
 ) -> Result<Evaluation, AnalyzeError> {
     let (log, timelines) = (&parsed.log, &parsed.timelines);
+    let expected = if evaluation::has_evaluated_users(log, timelines, backtest) {
+        shard_count
+    } else {
+        0
+    };
+    if rankings.len() != expected {
+        return Err(AnalyzeError::Shards(format!(
+            "{} of {shard_count} shard results contain backtest rankings, expected {expected}",
+            rankings.len()
+        )));
+    }
     let options = backtest_options(resolved);
     let mut popularity = Popularity::fit(log, timelines, backtest);
     let mut item_knn = ItemKnn::fit(log, timelines, backtest);
     let mut markov = Markov::fit(log, timelines, backtest);
-    let mut behavior = BehaviorScorer {
-        model: ItemModel::new(model, log, timelines, Some(&backtest.train_len)),
-    };
-    let mut evaluation = evaluation::evaluate(
+    let sharded = if rankings.is_empty() { Vec::new() } else { vec![rankings] };
+    let mut evaluation = evaluation::evaluate_with_shards(
         log,
         timelines,
         backtest,
-        &mut [&mut behavior, &mut popularity, &mut item_knn, &mut markov],
+        sharded,
+        &mut [&mut popularity, &mut item_knn, &mut markov],
         &options,
     );
     if !evaluation.available {
         return Ok(evaluation);
     }
     let labels = evaluation::binary_labels(log, timelines, backtest);
-    let histories: Vec<&[u32]> = labels
-        .users
-        .iter()
-        .map(|&user| backtest.history(timelines, user as usize))
-        .collect();
-    let (propensity, churn) = recommend::binary_scores(&behavior.model, &histories)?;
+    let scores = Batches::merge(binary, batch_count(labels.users.len(), MODEL_BATCH_USERS))
+        .map_err(AnalyzeError::Shards)?;
+    if scores.len() != labels.users.len() {
+        return Err(AnalyzeError::Shards(format!(
+            "shard results contain {} propensity scores for {} users",
+            scores.len(),
+            labels.users.len()
+        )));
+    }
+    let (propensity, churn): (Vec<f32>, Vec<f32>) = scores.into_iter().unzip();
     evaluation.add_binary(
         BinaryTarget::Propensity,
         MODEL_METHOD,

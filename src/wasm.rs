@@ -7,7 +7,8 @@ use crate::behavior::{BehaviorModel, Trainer};
 
 use crate::events::{self, EncodingChoice};
 use crate::model::{LoadLimits, WeightFormat};
-use crate::pipeline::{self, AnalyzeOptions};
+use crate::analysis::shard::Shard;
+use crate::pipeline::{self, AnalyzeOptions, ShardResult};
 use crate::report::Report;
 use wasm_bindgen::prelude::*;
 
@@ -201,17 +202,21 @@ impl Session {
         }
     }
 
-    /// Completes the report with the trained or loaded model and returns it
-    /// as JSON text.
-    pub fn finish(&mut self, progress: Option<js_sys::Function>) -> Result<String, JsError> {
+    /// Ends training and keeps the best model so far as the session's model,
+    /// so that `model_file` can return it before the report is completed.
+    pub fn finish_training(&mut self) -> Result<(), JsError> {
         if let Some(trainer) = self.trainer.take() {
             self.model = Some(trainer.finish().map_err(js_error)?);
             self.model_bytes = None;
         }
-        let model = self
-            .model
-            .as_ref()
-            .ok_or_else(|| JsError::new("no behavior model: train or load one first"))?;
+        Ok(())
+    }
+
+    /// Completes the report with the trained or loaded model and returns it
+    /// as JSON text.
+    pub fn finish(&mut self, progress: Option<js_sys::Function>) -> Result<String, JsError> {
+        self.finish_training()?;
+        let model = require_model(&self.model)?;
         let mut report_progress = progress_callback(progress);
         let embeddings = pipeline::complete(&self.parsed, &self.resolved, model, &mut self.report, &mut report_progress)
             .map_err(js_error)?;
@@ -250,6 +255,42 @@ impl Session {
         to_json(&self.report)
     }
 
+    /// Runs shard `index` of `count` of the model pass with the trained or
+    /// loaded model, and returns its result as a JavaScript object for
+    /// [`Session::finish_shards`]. The session that merges may live in
+    /// another worker, but it must hold the same file, options and model.
+    pub fn run_shard(
+        &mut self,
+        index: usize,
+        count: usize,
+        progress: Option<js_sys::Function>,
+    ) -> Result<JsValue, JsError> {
+        let shard = Shard::new(index, count).map_err(|error| JsError::new(&error))?;
+        self.finish_training()?;
+        let model = require_model(&self.model)?;
+        let mut report_progress = progress_callback(progress);
+        let result = pipeline::run_shard(&self.parsed, &self.resolved, model, shard, &mut report_progress)
+            .map_err(js_error)?;
+        serde_wasm_bindgen::to_value(&result)
+            .map_err(|error| JsError::new(&format!("cannot convert the result of shard {index} of {count}: {error}")))
+    }
+
+    /// Completes the report from the results of every shard of one model
+    /// pass (an array of [`Session::run_shard`] results, in any order) and
+    /// returns it as JSON text.
+    pub fn finish_shards(&mut self, shards: JsValue, progress: Option<js_sys::Function>) -> Result<String, JsError> {
+        let shards: Vec<ShardResult> = serde_wasm_bindgen::from_value(shards)
+            .map_err(|error| JsError::new(&format!("invalid shard results: {error}")))?;
+        self.finish_training()?;
+        let model = require_model(&self.model)?;
+        let mut report_progress = progress_callback(progress);
+        let embeddings =
+            pipeline::merge_shards(&self.parsed, &self.resolved, model, shards, &mut self.report, &mut report_progress)
+                .map_err(js_error)?;
+        self.embeddings = Some(embeddings);
+        to_json(&self.report)
+    }
+
     /// Records why the model sections are missing and returns the report.
     pub fn finish_without_model(&mut self, reason: &str) -> Result<String, JsError> {
         self.report.model_note = Some(reason.to_string());
@@ -257,7 +298,8 @@ impl Session {
     }
 
     /// Returns the model as a GGUF file (`q8_0` or `f32`), for "Save
-    /// model". A loaded model is returned as the file it was read from.
+    /// model" and for the workers that share the model pass. A loaded model
+    /// is returned as the file it was read from.
     pub fn model_file(&self, dtype: Option<String>) -> Result<Vec<u8>, JsError> {
         if let Some(bytes) = &self.model_bytes {
             return Ok(bytes.clone());
@@ -278,6 +320,12 @@ impl Session {
 /// Largest text model the page loads, in bytes after loading. A wasm
 /// instance has 4 GiB of address space, and the file itself is held too.
 const TEXT_MODEL_MEMORY_LIMIT: u64 = 1536 << 20;
+
+fn require_model(model: &Option<BehaviorModel>) -> Result<&BehaviorModel, JsError> {
+    model
+        .as_ref()
+        .ok_or_else(|| JsError::new("no behavior model: train or load one first"))
+}
 
 fn js_error(error: impl std::fmt::Display) -> JsError {
     JsError::new(&error.to_string())

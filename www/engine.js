@@ -77,10 +77,17 @@ export class AnalysisEngine {
         request.training = true;
         request.handlers.onTraining?.(message);
         break;
-      case 'done':
+      case 'done': {
         this.pending.delete(message.id);
-        request.resolve(JSON.parse(message.json));
+        const report = JSON.parse(message.json);
+        // The number of workers that shared the model pass is known only
+        // to the page's worker, so it is added to the model facts here.
+        if (report.model && Number.isInteger(message.pool?.workers)) {
+          report.model.workers = message.pool.workers;
+        }
+        request.resolve(report);
         break;
+      }
       case 'model-file':
         this.pending.delete(message.id);
         request.resolve({ bytes: message.bytes, name: message.name });

@@ -9,10 +9,11 @@
 //! baselines are in [`super::baselines`].
 
 use super::baselines;
+use super::shard::{batch_count, Batches, Shard};
 use crate::events::time::format_iso;
 use crate::events::{display_name, EventKind, EventLog, TimeBasis, NONE};
 use crate::timeline::Timelines;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Ranking cut-offs of the top-k metrics.
 pub const KS: [usize; 3] = [5, 10, 20];
@@ -325,7 +326,7 @@ pub struct Metrics<T> {
 }
 
 /// Number of fields in [`Metrics`].
-const METRIC_COUNT: usize = 16;
+pub const METRIC_COUNT: usize = 16;
 /// Positions in a per-user metric array, in the field order of [`Metrics`].
 /// Each top-k family has one entry per value of [`KS`].
 const HIT_RATE: usize = 0;
@@ -639,6 +640,20 @@ pub fn evaluate(
     scorers: &mut [&mut dyn ItemScorer],
     options: &BacktestOptions,
 ) -> Evaluation {
+    evaluate_with_shards(log, timelines, backtest, Vec::new(), scorers, options)
+}
+
+/// Does what [`evaluate`] does, with the first methods already scored in
+/// shards by [`score_shard`]: each entry of `sharded` contains every shard
+/// of one method. Their rows come before those of `scorers`.
+pub fn evaluate_with_shards(
+    log: &EventLog,
+    timelines: &Timelines,
+    backtest: &Backtest,
+    sharded: Vec<Vec<MethodShard>>,
+    scorers: &mut [&mut dyn ItemScorer],
+    options: &BacktestOptions,
+) -> Evaluation {
     let mut evaluation = Evaluation::describe(backtest);
     let mut notes = backtest.notes.clone();
     let unavailable = |mut evaluation: Evaluation, mut notes: Vec<String>, reason: String| {
@@ -669,21 +684,39 @@ pub fn evaluate(
     }
 
     let popular = popular_items(log, timelines, backtest);
+    let batch_users = batch_users(log.items.len());
+    let mut results = Vec::with_capacity(sharded.len() + scorers.len());
+    for parts in sharded {
+        let method = parts.first().map_or_else(String::new, |part| part.method.clone());
+        let (next_parts, purchase_parts): (Vec<TaskShard>, Vec<TaskShard>) = parts
+            .into_iter()
+            .map(|part| (part.next_item, part.purchase))
+            .unzip();
+        results.push((
+            method,
+            merge_task(next_parts, batch_count(next_item.users.len(), batch_users)),
+            merge_task(purchase_parts, batch_count(purchase.users.len(), batch_users)),
+        ));
+    }
     let mut buffer = Vec::new();
     for scorer in scorers.iter_mut() {
         let method = scorer.method().to_string();
-        let mut tally = CoverageTally::new(log.items.len());
-        let next_scores = score_task(
-            log,
-            timelines,
-            backtest,
-            &mut **scorer,
-            &next_item,
-            &mut buffer,
-            |top| tally.add(&top[..top.len().min(COVERAGE_K)], &popular),
-        );
-        match next_scores {
-            Ok(per_user) => {
+        let whole = score_method(log, timelines, backtest, &mut **scorer, &next_item, &purchase, Shard::WHOLE, &mut buffer);
+        results.push((
+            method,
+            merge_task(vec![whole.next_item], batch_count(next_item.users.len(), batch_users)),
+            merge_task(vec![whole.purchase], batch_count(purchase.users.len(), batch_users)),
+        ));
+    }
+
+    for (method, next_rows, purchase_rows) in results {
+        match next_rows {
+            Ok(rows) => {
+                let mut tally = CoverageTally::new(log.items.len());
+                for row in &rows {
+                    tally.add(&row.top[..row.top.len().min(COVERAGE_K)], &popular);
+                }
+                let per_user: Vec<[f64; METRIC_COUNT]> = rows.iter().map(|row| row.metrics).collect();
                 evaluation
                     .next_item
                     .push(summarize(&method, &per_user, options, Task::NextItem));
@@ -694,16 +727,9 @@ pub fn evaluate(
         if purchase.users.is_empty() {
             continue;
         }
-        match score_task(
-            log,
-            timelines,
-            backtest,
-            &mut **scorer,
-            &purchase,
-            &mut buffer,
-            |_| {},
-        ) {
-            Ok(per_user) => {
+        match purchase_rows {
+            Ok(rows) => {
+                let per_user: Vec<[f64; METRIC_COUNT]> = rows.iter().map(|row| row.metrics).collect();
                 evaluation
                     .purchase
                     .push(summarize(&method, &per_user, options, Task::Purchase))
@@ -719,6 +745,99 @@ pub fn evaluate(
     };
     evaluation.note = join_notes(&notes);
     evaluation
+}
+
+/// Returns whether [`evaluate`] can score any user, so that it will run
+/// its scorers: the log names items and some user has a history and a
+/// held-out event with an item.
+pub fn has_evaluated_users(log: &EventLog, timelines: &Timelines, backtest: &Backtest) -> bool {
+    log.events.iter().any(|event| event.item != NONE)
+        && !next_item_targets(log, timelines, backtest).users.is_empty()
+}
+
+/// One user's ranking results: the metrics in the field order of
+/// [`Metrics`] and the first items of the top list, for coverage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UserRanking {
+    pub metrics: [f64; METRIC_COUNT],
+    /// Up to 10 item ids, best first.
+    pub top: Vec<u32>,
+}
+
+/// The users of one ranking task that one shard scored.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TaskShard {
+    pub users: Batches<UserRanking>,
+    /// The shard's first failed batch and its error. The shard runs no
+    /// batch of the task after it.
+    pub failed: Option<(usize, String)>,
+}
+
+/// One method's ranking results on both tasks for the batches of one
+/// shard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MethodShard {
+    pub method: String,
+    pub next_item: TaskShard,
+    pub purchase: TaskShard,
+}
+
+/// Scores the users of both ranking tasks in the batches that `shard`
+/// owns, as [`evaluate`] does for the whole log. Returns empty tasks when
+/// [`has_evaluated_users`] is false.
+pub fn score_shard(
+    log: &EventLog,
+    timelines: &Timelines,
+    backtest: &Backtest,
+    scorer: &mut dyn ItemScorer,
+    shard: Shard,
+) -> MethodShard {
+    if !has_evaluated_users(log, timelines, backtest) {
+        return MethodShard {
+            method: scorer.method().to_string(),
+            next_item: TaskShard::default(),
+            purchase: TaskShard::default(),
+        };
+    }
+    let next_item = next_item_targets(log, timelines, backtest);
+    let purchase = purchase_targets(log, timelines, backtest);
+    score_method(log, timelines, backtest, scorer, &next_item, &purchase, shard, &mut Vec::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn score_method(
+    log: &EventLog,
+    timelines: &Timelines,
+    backtest: &Backtest,
+    scorer: &mut dyn ItemScorer,
+    next_item: &TaskTargets,
+    purchase: &TaskTargets,
+    shard: Shard,
+    buffer: &mut Vec<f32>,
+) -> MethodShard {
+    MethodShard {
+        method: scorer.method().to_string(),
+        next_item: score_task(log, timelines, backtest, scorer, next_item, shard, buffer),
+        purchase: score_task(log, timelines, backtest, scorer, purchase, shard, buffer),
+    }
+}
+
+/// Joins the shards of one task, or returns the error of the earliest
+/// failed batch, which is the error a single pass would have stopped at.
+fn merge_task(parts: Vec<TaskShard>, batches: usize) -> Result<Vec<UserRanking>, String> {
+    let first_failure = parts
+        .iter()
+        .filter_map(|part| part.failed.as_ref())
+        .min_by_key(|(batch, _)| *batch);
+    if let Some((_, error)) = first_failure {
+        return Err(error.clone());
+    }
+    Batches::merge(parts.into_iter().map(|part| part.users), batches)
+}
+
+/// Users per [`ItemScorer::score`] call for a catalog of `items` items.
+fn batch_users(items: usize) -> usize {
+    (MAX_BATCH_SCORES / items.max(1)).clamp(1, MAX_BATCH_USERS)
 }
 
 /// Joins notes, which contain no semicolons, into one text.
@@ -785,50 +904,74 @@ fn best_baseline(rows: &[MethodScores]) -> Option<String> {
     best.map(|row| row.method.clone())
 }
 
-/// Runs one scorer over the users of a task in batches and returns each
-/// user's metrics. `on_top` receives each user's top-20 list, best first.
+/// Runs one scorer over the users of a task in the batches that `shard`
+/// owns and returns each user's metrics and top list. Stops at the first
+/// batch that fails.
 fn score_task(
     log: &EventLog,
     timelines: &Timelines,
     backtest: &Backtest,
     scorer: &mut dyn ItemScorer,
     targets: &TaskTargets,
+    shard: Shard,
     buffer: &mut Vec<f32>,
-    mut on_top: impl FnMut(&[u32]),
-) -> Result<Vec<[f64; METRIC_COUNT]>, String> {
+) -> TaskShard {
     let items = log.items.len();
-    let batch_users = (MAX_BATCH_SCORES / items.max(1)).clamp(1, MAX_BATCH_USERS);
-    let mut per_user = Vec::with_capacity(targets.users.len());
+    let batch_users = batch_users(items);
+    let mut result = TaskShard::default();
     let mut histories: Vec<&[u32]> = Vec::with_capacity(batch_users);
     for (batch, users) in targets.users.chunks(batch_users).enumerate() {
+        if !shard.owns(batch) {
+            continue;
+        }
         histories.clear();
         histories.extend(
             users
                 .iter()
                 .map(|&user| backtest.history(timelines, user as usize)),
         );
-        buffer.clear();
-        buffer.resize(users.len() * items, 0.0);
-        scorer.score(targets.task, &histories, buffer)?;
-        for (offset, row) in buffer.chunks_exact_mut(items.max(1)).enumerate() {
-            let slot = batch * batch_users + offset;
-            let ranking = rank_items(row, &targets.targets[slot], &targets.excluded[slot])
-                .map_err(|item| {
-                    format!(
-                        "NaN score for item {} of user {}",
-                        display_name(log.items.name(item)),
-                        display_name(log.users.name(targets.users[slot]))
-                    )
-                })?;
-            on_top(&ranking.top);
-            per_user.push(user_metrics(
-                &ranking.top,
-                &targets.targets[slot],
-                ranking.first_relevant_rank,
-            ));
+        match score_batch(log, scorer, targets, batch * batch_users, &histories, buffer) {
+            Ok(rows) => result.users.push(batch, rows),
+            Err(error) => {
+                result.failed = Some((batch, error));
+                break;
+            }
         }
     }
-    Ok(per_user)
+    result
+}
+
+/// Scores one batch of a task's users, whose first user is at position
+/// `first` of `targets`.
+fn score_batch(
+    log: &EventLog,
+    scorer: &mut dyn ItemScorer,
+    targets: &TaskTargets,
+    first: usize,
+    histories: &[&[u32]],
+    buffer: &mut Vec<f32>,
+) -> Result<Vec<UserRanking>, String> {
+    let items = log.items.len();
+    buffer.clear();
+    buffer.resize(histories.len() * items, 0.0);
+    scorer.score(targets.task, histories, buffer)?;
+    let mut rows = Vec::with_capacity(histories.len());
+    for (offset, row) in buffer.chunks_exact_mut(items.max(1)).enumerate() {
+        let slot = first + offset;
+        let ranking = rank_items(row, &targets.targets[slot], &targets.excluded[slot])
+            .map_err(|item| {
+                format!(
+                    "NaN score for item {} of user {}",
+                    display_name(log.items.name(item)),
+                    display_name(log.users.name(targets.users[slot]))
+                )
+            })?;
+        let metrics = user_metrics(&ranking.top, &targets.targets[slot], ranking.first_relevant_rank);
+        let mut top = ranking.top;
+        top.truncate(COVERAGE_K);
+        rows.push(UserRanking { metrics, top });
+    }
+    Ok(rows)
 }
 
 /// A user's top list and where their first relevant item ranks.

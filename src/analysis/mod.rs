@@ -9,5 +9,6 @@ pub mod recommend;
 pub mod retention;
 pub mod rfm;
 pub mod segments;
+pub mod shard;
 pub mod text;
 pub mod together;

@@ -3,7 +3,7 @@
 //! type, the chance of buying soon, and top-k items with the past events
 //! that raised them most (leave-one-event-out).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::evaluation::{ItemScorer, Task};
 use crate::analysis::together::Together;
@@ -42,19 +42,19 @@ impl Default for RecommendOptions {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Scored {
     pub name: String,
     pub score: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KindProbability {
     pub event: String,
     pub probability: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserInterest {
     pub user: String,
     pub categories: Vec<Scored>,
@@ -73,7 +73,7 @@ pub struct Interest {
     pub users: Vec<UserInterest>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Reason {
     /// The past event, as a sentence step.
     pub event: String,
@@ -81,7 +81,7 @@ pub struct Reason {
     pub weight: f64,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RecommendedItem {
     pub item: String,
     pub category: Option<String>,
@@ -89,7 +89,7 @@ pub struct RecommendedItem {
     pub because: Vec<Reason>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UserRecommendations {
     pub user: String,
     pub sentence: String,
@@ -118,7 +118,7 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<usize> {
 }
 
 /// Lists the users with the most events, ties by user id.
-fn listed_users(timelines: &Timelines, max_users: usize) -> Vec<usize> {
+pub fn listed_users(timelines: &Timelines, max_users: usize) -> Vec<usize> {
     let mut users: Vec<usize> = (0..timelines.users())
         .filter(|&user| !timelines.of_user(user).is_empty())
         .collect();
@@ -179,6 +179,9 @@ fn interest_of(
     }
 }
 
+/// Users whose interest and recommendations are computed together.
+pub const USERS_PER_BATCH: usize = 16;
+
 /// Interest and recommendations for the most active users.
 pub fn compute(
     scorer: &ItemModel,
@@ -188,8 +191,24 @@ pub fn compute(
     progress: &mut dyn FnMut(f64),
 ) -> Result<(Interest, Recommendations)> {
     let users = listed_users(timelines, options.max_users);
-    let mut interest = Vec::with_capacity(users.len());
-    let mut recommended = Vec::with_capacity(users.len());
+    let mut rows = Vec::with_capacity(users.len());
+    for (done, chunk) in users.chunks(USERS_PER_BATCH).enumerate() {
+        rows.extend(compute_batch(scorer, log, timelines, chunk, options)?);
+        progress(((done + 1) * USERS_PER_BATCH).min(users.len()) as f64 / users.len().max(1) as f64);
+    }
+    Ok(assemble(timelines, options, rows))
+}
+
+/// Interest and recommendations of one batch of listed users (at most
+/// [`USERS_PER_BATCH`]), in the order of `users`.
+pub fn compute_batch(
+    scorer: &ItemModel,
+    log: &EventLog,
+    timelines: &Timelines,
+    users: &[usize],
+    options: &RecommendOptions,
+) -> Result<Vec<(UserInterest, UserRecommendations)>> {
+    let mut rows = Vec::with_capacity(users.len());
     let mut scores = vec![0f32; log.items.len()];
     let sentence_options = SentenceOptions {
         lang: options.lang,
@@ -197,58 +216,67 @@ pub fn compute(
         max_events: 24,
         ..SentenceOptions::default()
     };
-    for (done, chunk) in users.chunks(16).enumerate() {
-        let histories: Vec<&[u32]> = chunk.iter().map(|&user| timelines.of_user(user)).collect();
-        let answers = scorer.next_events(&histories, None)?;
-        let soon = scorer.purchase_soon(&histories, &answers)?;
-        for (row, &user) in chunk.iter().enumerate() {
-            let events = histories[row];
-            let name = log.users.name(user as u32);
-            interest.push(interest_of(scorer, log, name, &answers[row], soon[row], &mut scores));
-            scorer.item_scores(&answers[row], &mut scores);
-            if !options.repeat_purchases {
-                for &index in events {
-                    let event = &log.events[index as usize];
-                    if event.kind == EventKind::Purchase && event.item != NONE {
-                        scores[event.item as usize] = f32::NEG_INFINITY;
-                    }
+    let histories: Vec<&[u32]> = users.iter().map(|&user| timelines.of_user(user)).collect();
+    let answers = scorer.next_events(&histories, None)?;
+    let soon = scorer.purchase_soon(&histories, &answers)?;
+    for (row, &user) in users.iter().enumerate() {
+        let events = histories[row];
+        let name = log.users.name(user as u32);
+        let interest = interest_of(scorer, log, name, &answers[row], soon[row], &mut scores);
+        scorer.item_scores(&answers[row], &mut scores);
+        if !options.repeat_purchases {
+            for &index in events {
+                let event = &log.events[index as usize];
+                if event.kind == EventKind::Purchase && event.item != NONE {
+                    scores[event.item as usize] = f32::NEG_INFINITY;
                 }
             }
-            let top = top_k(&scores, options.k);
-            let reasons = scorer.explain(events, &top, options.explain_window)?;
-            let items = top
-                .iter()
-                .zip(reasons)
-                .map(|(&item, weights)| {
-                    let mut because: Vec<Reason> = weights
-                        .into_iter()
-                        .filter(|&(_, weight)| weight > 0.0)
-                        .map(|(index, weight)| Reason {
-                            event: sentence::render_step(log, index, options.lang),
-                            weight: weight as f64,
-                        })
-                        .collect();
-                    because.sort_by(|a, b| b.weight.total_cmp(&a.weight));
-                    because.truncate(options.explanations);
-                    let category = scorer.log_tokens().item_category[item];
-                    RecommendedItem {
-                        item: display_name(log.items.name(item as u32)),
-                        category: (category != NONE)
-                            .then(|| display_name(log.categories.name(category))),
-                        score: scores[item] as f64,
-                        because,
-                    }
-                })
-                .collect();
-            recommended.push(UserRecommendations {
-                user: display_name(name),
-                sentence: sentence::render_user(log, timelines, user, &sentence_options),
-                items,
-            });
         }
-        progress(((done + 1) * 16).min(users.len()) as f64 / users.len().max(1) as f64);
+        let top = top_k(&scores, options.k);
+        let reasons = scorer.explain(events, &top, options.explain_window)?;
+        let items = top
+            .iter()
+            .zip(reasons)
+            .map(|(&item, weights)| {
+                let mut because: Vec<Reason> = weights
+                    .into_iter()
+                    .filter(|&(_, weight)| weight > 0.0)
+                    .map(|(index, weight)| Reason {
+                        event: sentence::render_step(log, index, options.lang),
+                        weight: weight as f64,
+                    })
+                    .collect();
+                because.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+                because.truncate(options.explanations);
+                let category = scorer.log_tokens().item_category[item];
+                RecommendedItem {
+                    item: display_name(log.items.name(item as u32)),
+                    category: (category != NONE)
+                        .then(|| display_name(log.categories.name(category))),
+                    score: scores[item] as f64,
+                    because,
+                }
+            })
+            .collect();
+        let recommended = UserRecommendations {
+            user: display_name(name),
+            sentence: sentence::render_user(log, timelines, user, &sentence_options),
+            items,
+        };
+        rows.push((interest, recommended));
     }
-    Ok((
+    Ok(rows)
+}
+
+/// Builds the interest and recommendation sections from the rows of all
+/// listed users, most active first.
+pub fn assemble(
+    timelines: &Timelines,
+    options: &RecommendOptions,
+    rows: Vec<(UserInterest, UserRecommendations)>,
+) -> (Interest, Recommendations) {
+    let (interest, recommended): (Vec<UserInterest>, Vec<UserRecommendations>) = rows.into_iter().unzip();
+    (
         Interest {
             users_total: (0..timelines.users())
                 .filter(|&user| !timelines.of_user(user).is_empty())
@@ -261,7 +289,7 @@ pub fn compute(
             users: recommended,
             together: None,
         },
-    ))
+    )
 }
 
 /// The behavior model as a ranking method of the backtest.

@@ -83,6 +83,19 @@ describe('AnalysisEngine', () => {
     assert.deepEqual(seen, [['progress', 'parse', 0.5], ['report', 'basic'], ['train', 3]]);
   });
 
+  test('done adds the pool size to the model facts', async () => {
+    const { engine, worker } = makeEngine();
+    const pooled = engine.analyze({ name: 'log.csv' }, {}, null, {});
+    const first = worker.posted[0].id;
+    worker.send({ type: 'done', id: first, json: '{"model":{"source":"trained"}}', pool: { workers: 3, memory: [], modelPassMs: 1 } });
+    assert.deepEqual(await pooled, { model: { source: 'trained', workers: 3 } });
+
+    const withoutModel = engine.analyze({ name: 'log.csv' }, {}, null, {});
+    const second = worker.posted[1].id;
+    worker.send({ type: 'done', id: second, json: '{"model":null}', pool: { workers: 2, memory: [], modelPassMs: 1 } });
+    assert.deepEqual(await withoutModel, { model: null });
+  });
+
   test('error rejects with the preview', async () => {
     const { engine, worker } = makeEngine();
     const result = engine.analyze({ name: 'x.csv' }, {}, null, {});
