@@ -10,6 +10,7 @@
 //                                    [--peer ORT_PREFIX]
 //   --skip-build         reuse out/bench-pkg and the native release build
 //   --native-threads N   threads for native candle (default 1, like wasm)
+//   --peer-only          with --peer, time only our wasm and onnxruntime-web
 //   --peer ORT_PREFIX    also time onnxruntime-web, installed with
 //                        `npm install --prefix ORT_PREFIX onnxruntime-web`,
 //                        on the weights that scripts/export_gpt2_onnx.py
@@ -39,7 +40,7 @@ const LOGITS_TOLERANCE = 1e-3;
 const MIB = 1024 * 1024;
 
 function parseArguments(argv) {
-  const options = { skipBuild: false, nativeThreads: 1, ortPrefix: null };
+  const options = { skipBuild: false, nativeThreads: 1, ortPrefix: null, peerOnly: false };
   for (let i = 0; i < argv.length; i += 1) {
     const argument = argv[i];
     if (argument === '--skip-build') {
@@ -49,11 +50,13 @@ function parseArguments(argv) {
       if (!(options.nativeThreads > 0)) {
         throw new Error(`--native-threads needs a positive integer, got ${argv[i]}`);
       }
+    } else if (argument === '--peer-only') {
+      options.peerOnly = true;
     } else if (argument === '--peer') {
       options.ortPrefix = argv[++i];
       if (!options.ortPrefix) throw new Error('--peer needs the npm prefix of onnxruntime-web');
     } else {
-      throw new Error(`unknown option ${argument}; expected --skip-build, --native-threads N or --peer DIR`);
+      throw new Error(`unknown option ${argument}; expected --skip-build, --native-threads N, --peer DIR or --peer-only`);
     }
   }
   return options;
@@ -87,9 +90,14 @@ function buildWasm() {
     '--enable-multivalue', bg, '-o', bg]);
 }
 
+function buildNative() {
+  run('nice', ['-n', '10', 'cargo', 'build', '--release', '--example', 'bench_gpt2']);
+}
+
+// Runs the example at normal priority; only the builds are niced.
 function runNative(threads) {
-  const cargoArgs = ['-n', '10', 'cargo', 'run', '--release', '--example', 'bench_gpt2', '--', '--json'];
-  const output = run('nice', cargoArgs, { RAYON_NUM_THREADS: String(threads) });
+  const binary = join(root, 'target/release/examples/bench_gpt2');
+  const output = run(binary, ['--json'], { RAYON_NUM_THREADS: String(threads) });
   return JSON.parse(output.trim().split('\n').pop());
 }
 
@@ -117,7 +125,8 @@ function tokenIds() {
 async function openOnnxruntimeWeb(ortPrefix) {
   const require = createRequire(join(resolve(ortPrefix), 'package.json'));
   const ort = require('onnxruntime-web');
-  const version = require('onnxruntime-web/package.json').version;
+  const packageJson = join(resolve(ortPrefix), 'node_modules', 'onnxruntime-web', 'package.json');
+  const { version } = JSON.parse(readFileSync(packageJson, 'utf8'));
   ort.env.wasm.numThreads = 1;
   const session = await ort.InferenceSession.create(readFileSync(join(peerDir, 'model.onnx')), {
     executionProviders: ['wasm'],
@@ -195,12 +204,21 @@ async function main() {
   if (options.ortPrefix && !existsSync(join(peerDir, 'model.onnx'))) {
     throw new Error(`${peerDir}/model.onnx is missing; run scripts/export_gpt2_onnx.py first`);
   }
+  if (options.peerOnly && !options.ortPrefix) {
+    throw new Error('--peer-only needs --peer DIR');
+  }
   if (!options.skipBuild) {
     buildWasm();
   }
-  const native = runNative(options.nativeThreads);
-
   const module = new WebAssembly.Module(readFileSync(join(pkgDir, 'behavior_lens_bg.wasm')));
+  if (options.peerOnly) {
+    await comparePeer(module, options.ortPrefix);
+    return;
+  }
+  if (!options.skipBuild) {
+    buildNative();
+  }
+  const native = runNative(options.nativeThreads);
   process.stderr.write('\n==> wasm benchmark\n');
   const wasm = JSON.parse((await freshInstance(module)).glue.benchGpt2());
   printTable(native, wasm);

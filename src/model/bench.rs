@@ -237,9 +237,10 @@ pub struct StepTime {
 }
 
 /// Times each step of one GPT-2-124M block at the prefill shape
-/// (`PREFILL_BATCH` x `PREFILL_LEN` rows), the way the model's forward pass
-/// runs it, to show where prefill time goes. The model runs every step
-/// `n_layer` times per prefill.
+/// (`PREFILL_BATCH` x `PREFILL_LEN` rows) to show where prefill time goes.
+/// The model runs every step `n_layer` times per prefill. Steps marked
+/// "fused" are the kernels of `ops.rs` that the model uses for inference,
+/// next to the candle ops they replace.
 pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
     let device = Device::Cpu;
     let config = gpt2_small_config();
@@ -297,12 +298,20 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
         }
         Ok(())
     })?;
-    time("scores q k^T and scale", &mut || {
-        (query.matmul(&key.t()?)? * 0.125)?;
+    time("bias add, fused", &mut || {
+        super::ops::add_bias(&qkv.reshape((rows, 3 * embd))?, &bias_attn)?;
         Ok(())
     })?;
-    time("mask add and softmax", &mut || {
-        candle_nn::ops::softmax_last_dim(&scores.broadcast_add(&mask)?)?;
+    time("scores q k^T", &mut || {
+        query.matmul(&key.t()?)?;
+        Ok(())
+    })?;
+    time("scale, mask add and softmax", &mut || {
+        candle_nn::ops::softmax_last_dim(&(&scores * 0.125)?.broadcast_add(&mask)?)?;
+        Ok(())
+    })?;
+    time("scale, mask add and softmax, fused", &mut || {
+        super::ops::scaled_masked_softmax(&scores, &mask, 0.125)?;
         Ok(())
     })?;
     time("probs v and merge heads", &mut || {
@@ -326,6 +335,10 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
     })?;
     time("gelu [1024, 3072]", &mut || {
         hidden.gelu()?;
+        Ok(())
+    })?;
+    time("gelu [1024, 3072], fused", &mut || {
+        super::ops::gelu_tanh(&hidden)?;
         Ok(())
     })?;
     time("matmul mlp c_proj 1024x3072x768", &mut || {

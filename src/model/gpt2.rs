@@ -55,9 +55,7 @@ pub enum Activation {
 impl Activation {
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
         let ys = match self {
-            // The fused kernel only pays off when a gradient is needed.
-            Activation::GeluTanh if xs.track_op() => super::ops::gelu_tanh(xs)?,
-            Activation::GeluTanh => xs.gelu()?,
+            Activation::GeluTanh => super::ops::gelu_tanh(xs)?,
             Activation::GeluErf => xs.gelu_erf()?,
             Activation::Relu => xs.relu()?,
         };
@@ -275,7 +273,8 @@ impl Linear {
             LinearWeight::Quantized(weight) => weight.forward(&flat.contiguous()?)?,
         };
         let ys = match &self.bias {
-            Some(bias) => ys.broadcast_add(bias)?,
+            Some(bias) if ys.track_op() || bias.track_op() => ys.broadcast_add(bias)?,
+            Some(bias) => super::ops::add_bias(&ys, bias)?,
             None => ys,
         };
         let mut out_dims = leading.to_vec();
@@ -369,8 +368,12 @@ impl Attention {
             }
             *slot = Some((key.clone(), value.clone()));
         }
-        let scores = (query.matmul(&key.t()?)? * self.scale)?;
-        let probs = softmax_last_dim(&scores.broadcast_add(bias)?)?;
+        let scores = query.matmul(&key.t()?)?;
+        let probs = if scores.track_op() {
+            softmax_last_dim(&(scores * self.scale)?.broadcast_add(bias)?)?
+        } else {
+            super::ops::scaled_masked_softmax(&scores, bias, self.scale as f32)?
+        };
         let context = probs
             .matmul(&value)?
             .transpose(1, 2)?
