@@ -133,7 +133,7 @@ pub fn random_gguf_tensors(config: &Config, device: &Device) -> Result<GgufTenso
 }
 
 /// Encodes `tensors` as a GGUF file with linear weights in `format`. Token
-/// embeddings are stored in `format` too, so a quantized file holds no f32
+/// embeddings are stored in `format` too, so a quantized file contains no f32
 /// copy of the 50,257 x 768 table.
 pub fn gguf_bytes(config: &Config, tensors: &GgufTensors, format: WeightFormat) -> Result<Vec<u8>> {
     let options = GgufWriteOptions {

@@ -423,7 +423,7 @@ impl Block {
 pub(crate) enum TokenEmbedding {
     Dense(Tensor),
     /// Quantized table from GGUF. Only the rows of the looked-up tokens are
-    /// expanded to f32, so the model never holds the full f32 table.
+    /// expanded to f32, so the model never stores the full f32 table.
     Quantized(Arc<QTensor>),
 }
 
