@@ -1162,7 +1162,7 @@ mod tests {
             estimate_resident_bytes(&content),
             head_and_table + wpe + layers + norms
         );
-        let difference: f32 = (dense_logits - q8_logits)
+        let difference: f32 = (&dense_logits - q8_logits)
             .unwrap()
             .abs()
             .unwrap()
@@ -1170,7 +1170,10 @@ mod tests {
             .unwrap()
             .to_scalar()
             .unwrap();
+        let scale: f32 = dense_logits.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
         assert!(difference > 0.0, "the q8_0 model gave the f32 logits exactly");
-        assert!(difference < 5e-3, "q8_0 logits differ by {difference}");
+        // q8_0 rounds each weight to 1 of 255 levels of its block's scale,
+        // and every layer and the head add their rounding.
+        assert!(difference < 0.02 * scale, "q8_0 logits differ by {difference} of {scale}");
     }
 }

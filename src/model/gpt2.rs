@@ -453,7 +453,9 @@ impl TokenEmbedding {
             rows.extend_from_slice(&data[start..start + row_bytes]);
         }
         let device = table.device();
-        let storage = QStorage::from_data(Cow::Owned(rows), &device, dtype)?;
+        // NOTE: candle 0.9.2 reads an owned Cow after dropping it, so the
+        // rows must be lent, not moved.
+        let storage = QStorage::from_data(Cow::Borrowed(&rows), &device, dtype)?;
         Ok(QTensor::new(storage, (ids.len(), embd))?.dequantize(&device)?)
     }
 }
