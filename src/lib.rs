@@ -13,3 +13,5 @@ pub mod timeline;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
+#[cfg(target_arch = "wasm32")]
+mod wasm_bench;

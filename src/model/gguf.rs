@@ -15,7 +15,9 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use super::gpt2::{Activation, BlockWeights, Config, Gpt2Model, LayerNorm, Linear, ModelWeights};
+use super::gpt2::{
+    Activation, BlockWeights, Config, Gpt2Model, LayerNorm, Linear, ModelWeights, TokenEmbedding,
+};
 use super::tokenizer::TextTokenizer;
 use super::{Error, Result};
 
@@ -67,7 +69,9 @@ impl LoadLimits {
 }
 
 /// Storage format of the linear-layer weights in a written GGUF file.
-/// Embeddings, norms and biases stay f32.
+/// Norms, biases and position embeddings stay f32, and so do token
+/// embeddings of fewer than [`QUANTIZED_EMBEDDING_MIN_ROWS`] rows unless
+/// [`GgufWriteOptions::quantize_token_embeddings`] is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WeightFormat {
     F32,
@@ -138,7 +142,7 @@ pub enum TokenizerStorage<'a> {
 /// Summary of a written GGUF file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteReport {
-    /// Linear weights stored in the requested format.
+    /// Weights stored in the requested format.
     pub converted: Vec<String>,
     /// Linear weights kept in f32 because their row size is not a multiple
     /// of the format's block size.
@@ -466,13 +470,13 @@ fn is_large_embedding(name: &str, tensor: &Tensor) -> bool {
         && tensor.dims().first().is_some_and(|&rows| rows >= QUANTIZED_EMBEDDING_MIN_ROWS)
 }
 
-fn is_float(dtype: GgmlDType) -> bool {
+pub(crate) fn is_float(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
 }
 
-/// Estimates the resident size after loading: quantized linear weights
-/// keep their storage size, everything else is expanded to f32, and a
-/// quantized `token_embd.weight` is held both ways (lookup table and head).
+/// Estimates the resident size after loading: quantized linear weights and
+/// a quantized `token_embd.weight` keep their storage size, and everything
+/// else is expanded to f32.
 pub fn estimate_resident_bytes(content: &gguf_file::Content) -> u64 {
     content
         .tensor_infos
@@ -484,10 +488,8 @@ pub fn estimate_resident_bytes(content: &gguf_file::Content) -> u64 {
             let expanded = elements * 4;
             if is_float(info.ggml_dtype) {
                 expanded
-            } else if is_linear_weight(name) {
+            } else if is_linear_weight(name) || name == "token_embd.weight" {
                 stored
-            } else if name == "token_embd.weight" {
-                stored + expanded
             } else {
                 expanded
             }
@@ -547,8 +549,13 @@ fn load_model<R: Read + Seek>(
         reader,
         device,
     };
-    let token_embd = loader.qtensor("token_embd.weight")?;
-    let wte = token_embd.dequantize(device)?;
+    let token_embd = Arc::new(loader.qtensor("token_embd.weight")?);
+    let wte = if is_float(token_embd.dtype()) {
+        TokenEmbedding::Dense(token_embd.dequantize(device)?)
+    } else {
+        // The model also ties its head to this quantized table.
+        TokenEmbedding::Quantized(token_embd)
+    };
     let wpe = loader.dense("position_embd.weight")?;
     let mut blocks = Vec::with_capacity(config.n_layer);
     for index in 0..config.n_layer {
@@ -568,9 +575,6 @@ fn load_model<R: Read + Seek>(
             Arc::new(loader.qtensor("output.weight")?),
             None,
         )?)
-    } else if !is_float(token_embd.dtype()) {
-        // A quantized embedding also serves as the tied head without expanding it.
-        Some(Linear::from_qtensor(Arc::new(token_embd), None)?)
     } else {
         None
     };
@@ -1008,6 +1012,43 @@ pub fn write_gguf_with_metadata<W: Write + Seek>(
     storage: TokenizerStorage<'_>,
     extra: &[(String, String)],
 ) -> Result<WriteReport> {
+    let options = GgufWriteOptions {
+        format,
+        tokenizer: storage,
+        extra,
+        quantize_token_embeddings: false,
+    };
+    write_gguf_with_options(writer, config, tensors, &options)
+}
+
+/// Settings of [`write_gguf_with_options`].
+#[derive(Debug, Clone, Copy)]
+pub struct GgufWriteOptions<'a> {
+    /// Storage format of the linear weights.
+    pub format: WeightFormat,
+    pub tokenizer: TokenizerStorage<'a>,
+    /// Extra string metadata, as in [`write_gguf_with_metadata`].
+    pub extra: &'a [(String, String)],
+    /// Also store `token_embd.weight` in `format`. A model loaded from such a
+    /// file expands only the looked-up rows, and its tied head runs on the
+    /// quantized table.
+    pub quantize_token_embeddings: bool,
+}
+
+/// Writes a GGUF file like [`write_gguf_with_metadata`], with every setting
+/// in `options`.
+pub fn write_gguf_with_options<W: Write + Seek>(
+    writer: &mut W,
+    config: &Config,
+    tensors: &[(String, Tensor)],
+    options: &GgufWriteOptions<'_>,
+) -> Result<WriteReport> {
+    let GgufWriteOptions {
+        format,
+        tokenizer: storage,
+        extra,
+        quantize_token_embeddings,
+    } = *options;
     config.validate()?;
     let mut entries = config_metadata(config)?;
     entries.extend(tokenizer_metadata(storage, config)?);
@@ -1025,7 +1066,9 @@ pub fn write_gguf_with_metadata<W: Write + Seek>(
     for (name, tensor) in tensors {
         let tensor = tensor.to_dtype(DType::F32)?.contiguous()?;
         let mut dtype = GgmlDType::F32;
-        if is_linear_weight(name) || is_large_embedding(name, &tensor) {
+        let quantize_embeddings =
+            name == "token_embd.weight" && (quantize_token_embeddings || is_large_embedding(name, &tensor));
+        if is_linear_weight(name) || quantize_embeddings {
             let row_size = tensor.dims().last().copied().unwrap_or(0);
             let target = format.ggml_dtype();
             if row_size % target.block_size() == 0 {
@@ -1057,4 +1100,93 @@ pub fn write_gguf_with_metadata<W: Write + Seek>(
     gguf_file::write(writer, &metadata, &tensor_refs)
         .map_err(|e| Error::InvalidGguf(format!("failed to write GGUF data: {e}")))?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use crate::model::bench::{gguf_bytes, random_gguf_tensors};
+
+    fn tiny_config() -> Config {
+        Config {
+            vocab_size: 96,
+            n_positions: 16,
+            n_embd: 64,
+            n_layer: 2,
+            n_head: 2,
+            n_inner: None,
+            layer_norm_epsilon: 1e-5,
+            activation_function: Activation::GeluTanh,
+            scale_attn_weights: true,
+            scale_attn_by_inverse_layer_idx: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        }
+    }
+
+    #[test]
+    fn quantized_lookup_matches_expanded_table() {
+        let table = Tensor::randn(0f32, 0.02, (96, 64), &Device::Cpu).unwrap();
+        let quantized = Arc::new(QTensor::quantize(&table, GgmlDType::Q8_0).unwrap());
+        let expanded = quantized.dequantize(&Device::Cpu).unwrap();
+        let ids = Tensor::new(&[5u32, 0, 95, 5], &Device::Cpu).unwrap();
+
+        let rows = TokenEmbedding::Quantized(quantized).lookup(&ids).unwrap();
+
+        let expected: Vec<Vec<f32>> = expanded.index_select(&ids, 0).unwrap().to_vec2().unwrap();
+        assert_eq!(rows.to_vec2::<f32>().unwrap(), expected);
+    }
+
+    #[test]
+    fn quantized_token_embeddings_round_trip() {
+        let config = tiny_config();
+        let tensors = random_gguf_tensors(&config, &Device::Cpu).unwrap();
+        let dense_bytes = gguf_bytes(&config, &tensors, WeightFormat::F32).unwrap();
+        let q8_bytes = gguf_bytes(&config, &tensors, WeightFormat::Q8_0).unwrap();
+        let content = read_content(&mut Cursor::new(&q8_bytes)).unwrap();
+        let limits = LoadLimits::unlimited();
+        let dense = GgufModel::from_bytes(&dense_bytes, &Device::Cpu, &limits).unwrap();
+        let q8 = GgufModel::from_bytes(&q8_bytes, &Device::Cpu, &limits).unwrap();
+        let ids = Tensor::new(&[[3u32, 17, 95, 0, 42]], &Device::Cpu).unwrap();
+
+        let dense_logits = dense.model.forward(&ids, None).unwrap();
+        let q8_logits = q8.model.forward(&ids, None).unwrap();
+
+        let token_embd = &content.tensor_infos["token_embd.weight"];
+        assert_eq!(token_embd.ggml_dtype, GgmlDType::Q8_0);
+        // 96 rows of two 34-byte q8_0 blocks each.
+        let head_and_table = 96 * 2 * 34;
+        let wpe = 16 * 64 * 4;
+        let layers: u64 = content
+            .tensor_infos
+            .keys()
+            .filter(|name| name.starts_with("blk."))
+            .map(|name| {
+                let info = &content.tensor_infos[name];
+                let elements = info.shape.elem_count() as u64;
+                if is_linear_weight(name) { elements / 32 * 34 } else { elements * 4 }
+            })
+            .sum();
+        let norms = 2 * 64 * 4;
+        assert_eq!(
+            estimate_resident_bytes(&content),
+            head_and_table + wpe + layers + norms
+        );
+        let difference: f32 = (&dense_logits - q8_logits)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
+        let scale: f32 = dense_logits.abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        assert!(difference > 0.0, "the q8_0 model gave the f32 logits exactly");
+        // q8_0 rounds each weight to 1 of 255 levels of its block's scale,
+        // and every layer and the head add their rounding.
+        assert!(difference < 0.02 * scale, "q8_0 logits differ by {difference} of {scale}");
+    }
 }

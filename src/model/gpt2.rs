@@ -11,14 +11,15 @@
 //! Fused kernels without a backward pass (LayerNorm, softmax) are used only
 //! when no input of the op tracks gradients.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::{Init, VarBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::gguf::LoadLimits;
+use super::gguf::{is_float, LoadLimits};
 use super::{Error, Result};
 
 /// Score added to attention logits of keys a query must not see. It is
@@ -54,9 +55,7 @@ pub enum Activation {
 impl Activation {
     fn apply(self, xs: &Tensor) -> Result<Tensor> {
         let ys = match self {
-            // The fused kernel only pays off when a gradient is needed.
-            Activation::GeluTanh if xs.track_op() => super::ops::gelu_tanh(xs)?,
-            Activation::GeluTanh => xs.gelu()?,
+            Activation::GeluTanh => super::ops::gelu_tanh(xs)?,
             Activation::GeluErf => xs.gelu_erf()?,
             Activation::Relu => xs.relu()?,
         };
@@ -274,7 +273,8 @@ impl Linear {
             LinearWeight::Quantized(weight) => weight.forward(&flat.contiguous()?)?,
         };
         let ys = match &self.bias {
-            Some(bias) => ys.broadcast_add(bias)?,
+            Some(bias) if ys.track_op() || bias.track_op() => ys.broadcast_add(bias)?,
+            Some(bias) => super::ops::add_bias(&ys, bias)?,
             None => ys,
         };
         let mut out_dims = leading.to_vec();
@@ -368,8 +368,12 @@ impl Attention {
             }
             *slot = Some((key.clone(), value.clone()));
         }
-        let scores = (query.matmul(&key.t()?)? * self.scale)?;
-        let probs = softmax_last_dim(&scores.broadcast_add(bias)?)?;
+        let scores = query.matmul(&key.t()?)?;
+        let probs = if scores.track_op() {
+            softmax_last_dim(&(scores * self.scale)?.broadcast_add(bias)?)?
+        } else {
+            super::ops::scaled_masked_softmax(&scores, bias, self.scale as f32)?
+        };
         let context = probs
             .matmul(&value)?
             .transpose(1, 2)?
@@ -414,6 +418,48 @@ impl Block {
     }
 }
 
+/// Token embedding table `[vocab_size, n_embd]`.
+#[derive(Debug, Clone)]
+pub(crate) enum TokenEmbedding {
+    Dense(Tensor),
+    /// Quantized table from GGUF. Only the rows of the looked-up tokens are
+    /// expanded to f32, so the model never stores the full f32 table.
+    Quantized(Arc<QTensor>),
+}
+
+impl TokenEmbedding {
+    fn dims(&self) -> &[usize] {
+        match self {
+            TokenEmbedding::Dense(table) => table.dims(),
+            TokenEmbedding::Quantized(table) => table.shape().dims(),
+        }
+    }
+
+    /// Returns the embeddings `[n, n_embd]` of the token ids `flat_ids` `[n]`.
+    /// The ids must already be checked against the vocabulary size.
+    pub(crate) fn lookup(&self, flat_ids: &Tensor) -> Result<Tensor> {
+        let table = match self {
+            TokenEmbedding::Dense(table) => return Ok(table.index_select(flat_ids, 0)?),
+            TokenEmbedding::Quantized(table) => table,
+        };
+        let (_, embd) = table.shape().dims2()?;
+        let dtype = table.dtype();
+        let row_bytes = embd / dtype.block_size() * dtype.type_size();
+        let data = table.data()?;
+        let ids: Vec<u32> = flat_ids.to_vec1()?;
+        let mut rows = Vec::with_capacity(ids.len() * row_bytes);
+        for &id in &ids {
+            let start = id as usize * row_bytes;
+            rows.extend_from_slice(&data[start..start + row_bytes]);
+        }
+        let device = table.device();
+        // NOTE: candle 0.9.2 reads an owned Cow after dropping it, so the
+        // rows must be lent, not moved.
+        let storage = QStorage::from_data(Cow::Borrowed(&rows), &device, dtype)?;
+        Ok(QTensor::new(storage, (ids.len(), embd))?.dequantize(&device)?)
+    }
+}
+
 /// Weights of one transformer block, used to assemble a model from any
 /// storage format.
 pub(crate) struct BlockWeights {
@@ -427,7 +473,7 @@ pub(crate) struct BlockWeights {
 
 /// All weights of a model. `lm_head` is `None` when it is tied to `wte`.
 pub(crate) struct ModelWeights {
-    pub wte: Tensor,
+    pub wte: TokenEmbedding,
     pub wpe: Tensor,
     pub blocks: Vec<BlockWeights>,
     pub ln_f: LayerNorm,
@@ -521,7 +567,7 @@ pub struct ContinuationScore {
 #[derive(Debug, Clone)]
 pub struct Gpt2Model {
     config: Config,
-    wte: Tensor,
+    wte: TokenEmbedding,
     wpe: Tensor,
     blocks: Vec<Block>,
     ln_f: LayerNorm,
@@ -576,7 +622,7 @@ impl Gpt2Model {
         Self::from_weights(
             config,
             ModelWeights {
-                wte,
+                wte: TokenEmbedding::Dense(wte),
                 wpe,
                 blocks,
                 ln_f,
@@ -640,12 +686,25 @@ impl Gpt2Model {
     pub(crate) fn from_weights(config: &Config, weights: ModelWeights) -> Result<Self> {
         config.validate()?;
         check_weight_shapes(config, &weights)?;
-        let device = weights.wte.device().clone();
-        let wte = weights.wte.to_dtype(DType::F32)?;
+        let device = weights.wpe.device().clone();
         let wpe = weights.wpe.to_dtype(DType::F32)?;
-        let lm_head = match weights.lm_head {
-            Some(head) => head,
-            None => Linear::from_conv1d(wte.t()?, None)?,
+        let (wte, lm_head) = match (weights.wte, weights.lm_head) {
+            (TokenEmbedding::Dense(table), head) => {
+                let table = table.to_dtype(DType::F32)?;
+                let head = match head {
+                    Some(head) => head,
+                    None => Linear::from_conv1d(table.t()?, None)?,
+                };
+                (TokenEmbedding::Dense(table), head)
+            }
+            (TokenEmbedding::Quantized(table), Some(head)) => (TokenEmbedding::Quantized(table), head),
+            (TokenEmbedding::Quantized(table), None) => {
+                // The quantized table is stored [vocab, n_embd], which is the
+                // [out, in] order of a quantized linear weight, so the tied
+                // head shares its storage.
+                let head = Linear::from_qtensor(table.clone(), None)?;
+                (TokenEmbedding::Quantized(table), head)
+            }
         };
         let head_dim = config.head_dim();
         let blocks = weights
@@ -795,7 +854,7 @@ impl Gpt2Model {
 
         let flat_ids = token_ids.flatten_all()?;
         let position_ids = Tensor::from_vec(positions, batch * seq_len, &self.device)?;
-        let token_embeddings = self.wte.index_select(&flat_ids, 0)?;
+        let token_embeddings = self.wte.lookup(&flat_ids)?;
         let position_embeddings = self.wpe.index_select(&position_ids, 0)?;
         let mut xs = (token_embeddings + position_embeddings)?.reshape((
             batch,
@@ -1082,6 +1141,15 @@ fn check_weight_shapes(config: &Config, weights: &ModelWeights) -> Result<()> {
         Ok(())
     };
     expect("wte", weights.wte.dims(), &[config.vocab_size, embd])?;
+    if let TokenEmbedding::Quantized(table) = &weights.wte {
+        if is_float(table.dtype()) || embd % table.dtype().block_size() != 0 {
+            return Err(Error::InvalidWeights(format!(
+                "a quantized token embedding needs a quantized type whose block size divides \
+                 n_embd = {embd}, got {:?}",
+                table.dtype()
+            )));
+        }
+    }
     expect("wpe", weights.wpe.dims(), &[config.n_positions, embd])?;
     if weights.blocks.len() != config.n_layer {
         return Err(Error::InvalidWeights(format!(

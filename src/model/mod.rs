@@ -5,12 +5,15 @@
 //! model loading takes byte slices or readers rather than file paths (the
 //! native-only helpers that read files are marked as such).
 
+pub mod bench;
 pub mod gguf;
 pub mod gpt2;
 pub mod ops;
 pub mod tokenizer;
 
-pub use gguf::{GgufModel, LoadLimits, TokenizerStorage, WeightFormat, WriteReport};
+pub use gguf::{
+    GgufModel, GgufWriteOptions, LoadLimits, TokenizerStorage, WeightFormat, WriteReport,
+};
 pub use gpt2::{Activation, Config, ContinuationScore, Gpt2Model, KvCache, Linear, Pooling};
 pub use tokenizer::TextTokenizer;
 
