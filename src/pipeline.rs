@@ -253,7 +253,12 @@ pub fn analyze(
     let mut report = basic_report(&parsed, &resolved, progress);
     let embeddings = behavior_sections(&parsed, &resolved, model, &mut report, progress)?;
     if let Some(text) = text {
-        add_text_model(&parsed, &resolved, text, embeddings.as_ref(), &mut report, progress)?;
+        // The other sections stand without the text model, so its failure
+        // becomes a note, as in the page.
+        if let Err(error) = add_text_model(&parsed, &resolved, text, embeddings.as_ref(), &mut report, progress) {
+            log::warn!("{file}: {error}");
+            report.text_model_note = Some(error.to_string());
+        }
     }
     Ok(report)
 }

@@ -96,7 +96,8 @@ fn text_model_alone_in_chinese() {
     let report = analyze(&out, &["--no-model", "--text-model", TEXT_MODEL, "--text-users", "20", "--text-lang", "zh"]);
     let text = &report["text_model"];
     assert_eq!(text["model"]["lang"], "zh");
-    assert_eq!(text["model"]["lang_reason"], "chosen in the options");
+    let reason = text["model"]["lang_reason"].as_str().unwrap();
+    assert!(reason.starts_with("chosen in the options, although its tokenizer needs"), "{reason}");
     assert_eq!(text["users"], 20);
     assert_eq!(text["forecasts"].as_array().unwrap().len(), 20);
     assert_eq!(text["backtest"]["users"], 20);
@@ -149,4 +150,68 @@ fn text_options_are_checked() {
     let (ok, stderr) = run(&["analyze", LOG, "--out", "out/unused", "--no-model", "--text-model", TEXT_MODEL, "--text-lang", "fr"]);
     assert!(!ok);
     assert!(stderr.contains("expected zh, en or auto"), "{stderr}");
+}
+
+#[test]
+fn long_emoji_item_keeps_text_section() {
+    let out = scratch("emoji");
+    std::fs::create_dir_all(&out).unwrap();
+    let item: String = std::iter::repeat_n("👋🎚💔🌱", 20).collect();
+    let mut log = String::from("user,item,event,time\n");
+    for user in 0..6 {
+        log.push_str(&format!("u{user},{item},view,2024-01-0{} 10:00\n", user + 1));
+        log.push_str(&format!("u{user},B{user},view,2024-01-0{} 10:05\n", user + 1));
+        log.push_str(&format!("u{user},{item},purchase,2024-01-0{} 10:09\n", user + 1));
+    }
+    let log_path = out.join("emoji.csv");
+    std::fs::write(&log_path, log).unwrap();
+    let report_dir = out.join("report");
+    let (ok, stderr) = run(&[
+        "analyze",
+        log_path.to_str().unwrap(),
+        "--out",
+        report_dir.to_str().unwrap(),
+        "--no-model",
+        "--text-model",
+        TEXT_MODEL,
+        "--text-users",
+        "10",
+    ]);
+    assert!(ok, "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report_dir.join("report.json")).unwrap()).unwrap();
+    assert!(report["text_model_note"].is_null(), "{}", report["text_model_note"]);
+    assert_eq!(report["text_model"]["users"], 6);
+    std::fs::remove_dir_all(&out).ok();
+}
+
+#[test]
+fn not_finite_weights_leave_a_note() {
+    use behavior_lens::model::gguf::{gguf_tensors_from_gguf, write_gguf};
+    use behavior_lens::model::{TokenizerStorage, WeightFormat};
+    use candle_core::{Device, Tensor};
+
+    let out = scratch("nan");
+    std::fs::create_dir_all(&out).unwrap();
+    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(TEXT_MODEL)).unwrap();
+    let (config, tokenizer, mut tensors) =
+        gguf_tensors_from_gguf(&mut std::io::Cursor::new(&bytes), &Device::Cpu).unwrap();
+    for (name, tensor) in tensors.iter_mut() {
+        if name == "output_norm.weight" {
+            *tensor = Tensor::full(f32::NAN, tensor.dims(), &Device::Cpu).unwrap();
+        }
+    }
+    let tokenizer = tokenizer.expect("the demo model carries its tokenizer");
+    let mut file = std::io::Cursor::new(Vec::new());
+    write_gguf(&mut file, &config, &tensors, WeightFormat::Q8_0, TokenizerStorage::Auto(&tokenizer)).unwrap();
+    let broken = out.join("nan.gguf");
+    std::fs::write(&broken, file.into_inner()).unwrap();
+
+    let report_dir = out.join("report");
+    let report = analyze(&report_dir, &["--no-model", "--text-model", broken.to_str().unwrap(), "--text-users", "10"]);
+    assert!(report["text_model"].is_null());
+    let note = report["text_model_note"].as_str().unwrap();
+    assert!(note.contains("nan.gguf computed values that are not finite"), "{note}");
+    assert!(report["summary"]["events"].as_u64().unwrap() > 0);
+    std::fs::remove_dir_all(&out).ok();
 }

@@ -156,9 +156,14 @@ impl TextModel {
                 config.vocab_size
             ));
         }
+        let detected = detect_lang(&tokenizer)?;
         let (lang, lang_reason) = match lang {
-            Some(lang) => (lang, "chosen in the options".to_string()),
-            None => detect_lang(&tokenizer)?,
+            Some(lang) if lang == detected.0 => (lang, "chosen in the options".to_string()),
+            Some(lang) => (
+                lang,
+                format!("chosen in the options, although {}", detected.1),
+            ),
+            None => detected,
         };
         let facts = TextModelFacts {
             name: name.to_string(),
@@ -201,6 +206,25 @@ impl TextModel {
     fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
         self.tokenizer.encode(text).map_err(|error| error.to_string())
     }
+
+    /// Token ids of a possible next step, cut to a quarter of the context
+    /// so that a very long item name still leaves room for the sentence.
+    fn encode_step(&self, text: &str) -> Result<Vec<u32>, String> {
+        let mut ids = self.encode(text)?;
+        ids.truncate(self.max_step_tokens());
+        Ok(ids)
+    }
+
+    fn max_step_tokens(&self) -> usize {
+        (self.config().n_positions / 4).max(1)
+    }
+}
+
+fn not_finite(name: &str) -> String {
+    format!(
+        "{name} computed values that are not finite numbers (NaN or infinity); its weights are \
+         probably corrupt, so convert the checkpoint again"
+    )
 }
 
 /// Chinese when the tokenizer has whole tokens for Chinese characters (a
@@ -365,6 +389,9 @@ pub fn analyze(
         tokens += sequences.iter().map(Vec::len).sum::<usize>();
         let pooled = text.model.embed(&sequences, Pooling::Mean).map_err(|error| error.to_string())?;
         let rows: Vec<f32> = pooled.flatten_all().and_then(|t| t.to_vec1()).map_err(|error| error.to_string())?;
+        if rows.iter().any(|value| !value.is_finite()) {
+            return Err(not_finite(&text.facts.name));
+        }
         data.extend(rows);
         done += chunk.len();
         progress(done as f64 / work as f64);
@@ -486,7 +513,7 @@ fn longest_candidate(text: &TextModel, log: &EventLog, lang: Lang) -> Result<usi
         let step = sentence::render_action(log, kind, longest_item, NONE, lang);
         longest = longest.max(text.encode(&format!(" {step} ->"))?.len());
     }
-    Ok(longest)
+    Ok(longest.min(text.max_step_tokens()))
 }
 
 struct Step {
@@ -571,12 +598,12 @@ fn score_steps(
     let mut continuations = Vec::with_capacity(kinds.len() + steps.len());
     for &(kind, _) in kinds {
         let verb = sentence::render_action(log, kind, NONE, NONE, lang);
-        continuations.push(text.encode(&format!(" {verb}"))?);
+        continuations.push(text.encode_step(&format!(" {verb}"))?);
     }
     let mut actions = Vec::with_capacity(steps.len());
     for step in steps {
         let action = sentence::render_action(log, step.kind, step.item, previous_item, lang);
-        continuations.push(text.encode(&format!(" {action} ->"))?);
+        continuations.push(text.encode_step(&format!(" {action} ->"))?);
         actions.push(action);
     }
     let scores = text
@@ -585,6 +612,9 @@ fn score_steps(
         .map_err(|error| error.to_string())?;
 
     let totals: Vec<f32> = scores.iter().map(|score| score.total).collect();
+    if totals.iter().any(|total| !total.is_finite()) {
+        return Err(not_finite(&text.facts.name));
+    }
     let tokens = prefix.len() + continuations.iter().map(Vec::len).sum::<usize>();
     let kind_shares = shares(&totals[..kinds.len()]);
     let step_shares = shares(&totals[kinds.len()..]);
@@ -757,7 +787,7 @@ fn nearest(rows: &[Vec<f32>], of: usize, candidates: &[usize], count: usize) -> 
     let mut scored: Vec<(usize, f64)> = candidates
         .iter()
         .filter(|&&row| row != of)
-        .map(|&row| (row, dot(&rows[of], &rows[row])))
+        .map(|&row| (row, dot(&rows[of], &rows[row]).clamp(-1.0, 1.0)))
         .collect();
     scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     scored.truncate(count);

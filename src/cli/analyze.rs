@@ -133,5 +133,8 @@ pub fn run(args: AnalyzeArgs) -> CliResult {
     if let Some(note) = &report.model_note {
         eprintln!("{note}");
     }
+    if let Some(note) = &report.text_model_note {
+        eprintln!("no text model section: {note}");
+    }
     Ok(())
 }

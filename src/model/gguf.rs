@@ -250,8 +250,12 @@ fn check_header<R: Read + Seek>(reader: &mut R) -> Result<()> {
     }
     let version = walker.u32()?;
     if version < 2 {
-        // Version 1 used 32-bit lengths; candle's reader checks it.
-        return Ok(());
+        // Version 1 used 32-bit counts, which candle's reader trusts and
+        // allocates from, so a corrupt file could ask for gigabytes.
+        return Err(Error::InvalidGguf(format!(
+            "GGUF version {version} is not supported; expected version 2 or 3, as written by \
+             behavior-lens convert or a current llama.cpp"
+        )));
     }
     let tensors = walker.u64()?;
     let entries = walker.u64()?;
@@ -1109,6 +1113,18 @@ mod tests {
 
     use super::*;
     use crate::model::bench::{gguf_bytes, random_gguf_tensors};
+
+    #[test]
+    fn version_1_header_is_rejected() {
+        // Version 1 counts are 32-bit: one tensor and a huge metadata count.
+        let mut bytes = b"GGUF".to_vec();
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&1u32.to_le_bytes());
+        bytes.extend_from_slice(&u32::MAX.to_le_bytes());
+        bytes.resize(100, 0);
+        let error = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited()).unwrap_err();
+        assert!(error.to_string().contains("GGUF version 1 is not supported"), "{error}");
+    }
 
     fn tiny_config() -> Config {
         Config {
