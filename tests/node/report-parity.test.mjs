@@ -115,7 +115,7 @@ test('wasm and CLI agree on the text model section', () => {
   const textModel = 'www/models/text-demo.gguf';
   const out = mkdtempSync(path.join(tmpdir(), 'behavior-lens-parity-'));
   try {
-    execFileSync(cli, ['analyze', log, '--out', out, '--lang', 'en', '--model', model, '--text-model', textModel], {
+    execFileSync(cli, ['analyze', log, '--out', out, '--lang', 'en', '--model', model, '--text-model', textModel, '--text-users', '40'], {
       cwd: root,
       stdio: 'pipe',
     });
@@ -123,7 +123,7 @@ test('wasm and CLI agree on the text model section', () => {
     const bytes = readFileSync(path.join(root, log));
     const upload = new Upload(bytes.length);
     upload.push(bytes);
-    const session = upload.start(log, { lang: 'en' });
+    const session = upload.start(log, { lang: 'en', textUsers: 40 });
     upload.free();
     session.load_model(readFileSync(path.join(root, model)));
     session.finish();
