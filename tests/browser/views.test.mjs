@@ -565,7 +565,7 @@ describe('Behavior Lens views', () => {
         await navigator.serviceWorker.ready;
       });
       const cacheNames = await page.evaluate(() => caches.keys());
-      assert.deepEqual(cacheNames, ['behavior-lens-v1'], 'caches after the service worker activated');
+      assert.deepEqual(cacheNames, ['behavior-lens-v2'], 'caches after the service worker activated');
       await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
       await context.setOffline(true);
       await closeServer(server);
