@@ -389,14 +389,17 @@ fn order_by_size(clustering: Clustering, dim: usize) -> Clustering {
 }
 
 /// Returns, per cluster, the row nearest its center (the lowest row on a
-/// tie).
+/// tie). Distances within a relative 1e-4 count as ties, because users with
+/// the same timeline get embeddings that differ only by rounding, which
+/// differs between the native and wasm builds.
 fn typical_rows(data: &[f32], clustering: &Clustering, dim: usize) -> Vec<usize> {
     let mut best = vec![(usize::MAX, f32::INFINITY); clustering.k];
     for (row, &label) in clustering.labels.iter().enumerate() {
         let cluster = label as usize;
         let point = &data[row * dim..(row + 1) * dim];
         let distance = cluster::squared_distance(point, clustering.center(cluster, dim));
-        if distance < best[cluster].1 {
+        let (best_row, best_distance) = best[cluster];
+        if best_row == usize::MAX || distance < best_distance - 1e-4 * best_distance - 1e-9 {
             best[cluster] = (row, distance);
         }
     }

@@ -789,7 +789,10 @@ fn nearest(rows: &[Vec<f32>], of: usize, candidates: &[usize], count: usize) -> 
         .filter(|&&row| row != of)
         .map(|&row| (row, dot(&rows[of], &rows[row]).clamp(-1.0, 1.0)))
         .collect();
-    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    // Similarities are compared to 1e-4, so users with the same timeline
+    // rank by row in both the native and wasm builds despite rounding.
+    let key = |similarity: f64| (similarity * 1e4).round();
+    scored.sort_by(|a, b| key(b.1).total_cmp(&key(a.1)).then(a.0.cmp(&b.0)));
     scored.truncate(count);
     scored
 }
