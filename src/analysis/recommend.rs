@@ -246,7 +246,10 @@ pub fn compute_batch(
                         weight: weight as f64,
                     })
                     .collect();
-                because.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+                // Weights equal to 1e-4 keep event order, so rounding that
+                // differs between the native and wasm builds swaps no reasons.
+                let key = |weight: f64| (weight * 1e4).round();
+                because.sort_by(|a, b| key(b.weight).total_cmp(&key(a.weight)));
                 because.truncate(options.explanations);
                 let category = scorer.log_tokens().item_category[item];
                 RecommendedItem {
