@@ -17,7 +17,7 @@
 //
 //   node scripts/bench-page.mjs [--sizes 1,4,16]
 
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +36,7 @@ import {
   startBlockingProxy,
   waitForStatus,
 } from '../tests/browser/harness.mjs';
+import { writeScaledSample } from './scaled-sample.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const sampleFile = path.join(root, 'www/samples/rees46-2019-oct-head.csv');
@@ -55,32 +56,9 @@ function parseSizes(argv) {
   return sizes;
 }
 
-/**
- * Writes `copies` copies of the sample's rows, each with its user and
- * session ids made new so copies are distinct users, and returns the path.
- */
+/** Returns the sample, or a file of `copies` copies of it in `dir`. */
 function scaledSample(copies, dir) {
-  if (copies === 1) return sampleFile;
-  const [header, ...rows] = readFileSync(sampleFile, 'utf8').split(/\r?\n/).filter((line) => line.length > 0);
-  const columns = header.split(',');
-  const user = columns.indexOf('user_id');
-  const session = columns.indexOf('user_session');
-  if (user < 0 || session < 0) throw new Error(`${sampleFile} is not a REES46 log with user_id and user_session`);
-  const out = [header];
-  for (let copy = 0; copy < copies; copy += 1) {
-    for (const row of rows) {
-      const fields = row.split(',');
-      // A short last row stays as it is, so every copy rejects it alike.
-      if (fields.length > Math.max(user, session)) {
-        fields[user] = `${fields[user]}${copy}`;
-        fields[session] = `${fields[session]}-${copy}`;
-      }
-      out.push(fields.join(','));
-    }
-  }
-  const target = path.join(dir, `rees46-x${copies}.csv`);
-  writeFileSync(target, `${out.join('\n')}\n`);
-  return target;
+  return copies === 1 ? sampleFile : writeScaledSample(sampleFile, copies, dir);
 }
 
 // Runs in the page before its scripts: records the worker's messages with

@@ -8,10 +8,11 @@
 //   node scripts/bench-train.mjs [EPOCHS] [FILE]
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeScaledSample } from './scaled-sample.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const epochs = Number(process.argv[2] ?? 2);
@@ -64,32 +65,9 @@ function trainNative(logPath = file, runEpochs = epochs) {
   }
 }
 
-/**
- * Writes `copies` copies of the REES46 sample's rows, each with its user
- * and session ids made new, and returns the file path.
- */
+/** Writes `copies` copies of the sample into `dir` and returns the path. */
 function scaledSample(copies, dir) {
-  const [header, ...rows] = readFileSync(file, 'utf8').split(/\r?\n/).filter((line) => line.length > 0);
-  const columns = header.split(',');
-  const user = columns.indexOf('user_id');
-  const session = columns.indexOf('user_session');
-  if (user < 0 || session < 0) throw new Error(`${file} is not a REES46 log with user_id and user_session`);
-  const out = [header];
-  for (let copy = 0; copy < copies; copy += 1) {
-    for (const row of rows) {
-      const fields = row.split(',');
-      // The sample's last line is cut off; copies keep it, so each copy
-      // has the same rejected row.
-      if (fields.length > Math.max(user, session)) {
-        fields[user] = `${fields[user]}${copy}`;
-        fields[session] = `${fields[session]}-${copy}`;
-      }
-      out.push(fields.join(','));
-    }
-  }
-  const target = path.join(dir, `rees46-x${copies}.csv`);
-  writeFileSync(target, `${out.join('\n')}\n`);
-  return target;
+  return writeScaledSample(file, copies, dir);
 }
 
 const bytes = readFileSync(file);

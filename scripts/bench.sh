@@ -5,7 +5,7 @@
 #      and a synthetic log of EVENTS events (default 10,000,000);
 #   2. GPT-2-124M-shaped model with random weights: prefill and decoding
 #      tokens/s for f32, q8_0 and q4k, native and wasm, beside each build's
-#      large-matmul roof (scripts/bench-gpt2.mjs); with --peer, also
+#      large-matmul roof (scripts/bench-gpt2.mjs). With --peer it also times
 #      onnxruntime-web on the same weights (scripts/bench-peer.sh, which
 #      needs Python with torch, transformers and onnx);
 #   3. behavior-model training tokens/s, native and wasm, on the REES46 sample;

@@ -309,6 +309,7 @@ pub fn add_text_model(
     progress: &mut dyn FnMut(&str, f64),
 ) -> Result<(), AnalyzeError> {
     progress("text", 0.0);
+
     let behavior = embeddings.map(|embeddings| BehaviorView {
         embeddings,
         segment_of: report
@@ -317,32 +318,37 @@ pub fn add_text_model(
             .filter(|segments| segments.available)
             .map(|segments| &segments.segment_of[..]),
     });
+
     let mut options = resolved.text.clone();
-    options.segments = resolved.segments;
     let parameters = text.facts().parameters;
     let reduced = !resolved.text_users_chosen && parameters > LARGE_TEXT_MODEL_PARAMETERS;
     if reduced {
         options = options.for_large_model();
     }
-    let section = text::analyze(text, &parsed.log, &parsed.timelines, behavior, &options, &mut |share| {
+    let mut section = text::analyze(text, &parsed.log, &parsed.timelines, behavior, &options, &mut |share| {
         progress("text", share)
     })
     .map_err(AnalyzeError::TextModel)?;
-    let mut section = section;
+
     if reduced {
         let limit = format!(
             "read the {} most active users, not {}, because the model has {parameters} parameters; \
              set the number of users to read more",
             options.users, resolved.text.users
         );
-        section.note = Some(match section.note.take() {
-            Some(note) => format!("{note}; {limit}"),
-            None => limit,
-        });
+        append_note(&mut section.note, limit);
     }
     report.text_model = Some(section);
     progress("text", 1.0);
     Ok(())
+}
+
+/// Adds `text` to a section's note, after a semicolon when it has one.
+fn append_note(note: &mut Option<String>, text: String) {
+    *note = Some(match note.take() {
+        Some(earlier) => format!("{earlier}; {text}"),
+        None => text,
+    });
 }
 
 /// Text models with more parameters than this read fewer users unless the
@@ -612,11 +618,10 @@ const MAX_EMBEDDED_USERS: usize = 50_000;
 /// Lists the users whose mean-pooled model states feed the segments: the
 /// most active ones, in user id order.
 fn embedded_users(timelines: &Timelines) -> Vec<u32> {
-    let mut users: Vec<u32> = (0..timelines.users() as u32)
-        .filter(|&user| !timelines.of_user(user as usize).is_empty())
+    let mut users: Vec<u32> = recommend::listed_users(timelines, MAX_EMBEDDED_USERS)
+        .into_iter()
+        .map(|user| user as u32)
         .collect();
-    users.sort_by_key(|&user| (std::cmp::Reverse(timelines.of_user(user as usize).len()), user));
-    users.truncate(MAX_EMBEDDED_USERS);
     users.sort_unstable();
     users
 }
@@ -684,10 +689,7 @@ fn merge_evaluation(
         );
     }
     if let Some(warning) = leakage_warning(model, backtest) {
-        evaluation.note = Some(match evaluation.note.take() {
-            Some(note) => format!("{note}; {warning}"),
-            None => warning,
-        });
+        append_note(&mut evaluation.note, warning);
     }
     Ok(evaluation)
 }

@@ -16,10 +16,10 @@
 //   error {id, message, preview}.
 //
 // The model pass (backtest, recommendations and embeddings) can be split
-// across a pool of workers: this worker starts pool workers, each a copy of this
-// script with its own WebAssembly instance, that parse the same file while
-// the model trains, then each run one shard of the pass with the model's
-// file. This worker runs shard 0 and merges. The pool size comes from the
+// across a pool of workers. This worker starts pool workers, each a copy of
+// this script with its own WebAssembly instance. They parse the same file
+// while the model trains, then each runs one shard of the pass with the
+// model's file. This worker runs shard 0 and merges. The pool size comes from the
 // `workers` option, or from the device (see poolSize). `pool` in `done`
 // contains {workers, memory: wasm memory bytes per worker, modelPassMs} and,
 // with more than one worker, the times of the pool's phases (see runPool).
@@ -36,7 +36,7 @@ import init, { Upload, version } from './pkg/behavior_lens.js';
 const POOL_WORKER_NAME = 'behavior-lens-pool-worker';
 const isPoolWorker = self.name === POOL_WORKER_NAME;
 // Default maximum pool size. More workers add little on most devices,
-// because each one repeats the parsing and holds its own copy of the log.
+// because each one repeats the parsing and keeps its own copy of the log.
 const MAX_DEFAULT_WORKERS = 4;
 
 // The compiled engine. The page's worker compiles it and sends it to its

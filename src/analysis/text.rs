@@ -367,7 +367,11 @@ pub fn analyze(
 ) -> Result<TextReport, String> {
     let started = now_seconds();
     let lang = text.facts.lang;
-    let users = most_active(timelines, options.users.max(options.forecast_users).max(options.backtest_users));
+    let wanted = options.users.max(options.forecast_users).max(options.backtest_users);
+    let users: Vec<u32> = super::recommend::listed_users(timelines, wanted)
+        .into_iter()
+        .map(|user| user as u32)
+        .collect();
     let mut tokens = 0usize;
     let context = text.config().n_positions;
     let room = options.max_tokens.min(context.saturating_sub(longest_candidate(text, log, lang)? + 1)).max(2);
@@ -446,16 +450,6 @@ pub fn analyze(
         backtest,
         note,
     })
-}
-
-/// Users with events, most events first, ties by id.
-fn most_active(timelines: &Timelines, count: usize) -> Vec<u32> {
-    let mut users: Vec<u32> = (0..timelines.users() as u32)
-        .filter(|&user| !timelines.of_user(user as usize).is_empty())
-        .collect();
-    users.sort_by_key(|&user| (std::cmp::Reverse(timelines.of_user(user as usize).len()), user));
-    users.truncate(count);
-    users
 }
 
 /// Renders the user's sentence, ending with the arrow before a next step.
@@ -953,14 +947,17 @@ mod tests {
              u2,C,purchase,2024-01-01 11:06\n\
              u3,,checkout,2024-01-01 12:00\n",
         );
+
         let kinds = kinds_in_log(&log);
         assert_eq!(
             kinds.iter().map(|(kind, _)| *kind).collect::<Vec<_>>(),
             [EventKind::View, EventKind::Cart, EventKind::Checkout, EventKind::Purchase]
         );
+
         let popular = popular_items(&log, 3);
         let names: Vec<&str> = popular.iter().map(|&item| log.items.name(item)).collect();
         assert_eq!(names, ["C", "A", "B"]);
+
         let user = (0..log.users.len() as u32).find(|&u| log.users.name(u) == "u1").unwrap();
         let history = timelines.of_user(user as usize);
         let steps = candidate_steps(&log, history, &kinds, &popular);

@@ -464,9 +464,9 @@ fn is_linear_weight(name: &str) -> bool {
 }
 
 /// Token embeddings with at least this many rows are stored in the
-/// requested format too. A text vocabulary such as GPT-2's 50,257 tokens
-/// makes the embedding most of the file; a behavior vocabulary of a few
-/// thousand tokens is small, and stays exact.
+/// requested format too, because a text vocabulary such as GPT-2's 50,257
+/// tokens makes the embedding most of the file. A behavior vocabulary of a
+/// few thousand tokens is small, so it stays exact.
 pub const QUANTIZED_EMBEDDING_MIN_ROWS: usize = 8192;
 
 fn is_large_embedding(name: &str, tensor: &Tensor) -> bool {

@@ -55,9 +55,9 @@ pub struct Report {
     pub model: Option<TrainingReport>,
     /// Reason the model sections are missing, when they are.
     pub model_note: Option<String>,
-    /// What a text GPT-2 reads in the users' sentences, when one is loaded.
+    /// Findings of a text GPT-2 in the users' sentences, when one is loaded.
     pub text_model: Option<TextReport>,
-    /// Why a text model that was given could not read the log.
+    /// Reason a given text model could not read the log.
     pub text_model_note: Option<String>,
 }
 
