@@ -186,6 +186,7 @@ impl GgufModel {
         limits: &LoadLimits,
     ) -> Result<Self> {
         let content = read_content(reader)?;
+        check_tensor_extents(&content, reader)?;
         let config = config_from_metadata(&content)?;
         limits.check(estimate_resident_bytes(&content))?;
         let model = load_model(&content, reader, &config, device)?;
@@ -476,6 +477,40 @@ fn is_large_embedding(name: &str, tensor: &Tensor) -> bool {
 
 pub(crate) fn is_float(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+}
+
+/// Rejects a tensor whose element count does not fill whole blocks of its
+/// type or whose bytes would end past the end of the file, before any
+/// storage is allocated for it.
+fn check_tensor_extents<R: Read + Seek>(content: &gguf_file::Content, reader: &mut R) -> Result<()> {
+    let position = reader.stream_position().map_err(header_error)?;
+    let file_bytes = reader.seek(SeekFrom::End(0)).map_err(header_error)?;
+    reader.seek(SeekFrom::Start(position)).map_err(header_error)?;
+    for (name, info) in &content.tensor_infos {
+        let elements = info.shape.elem_count() as u64;
+        let block_size = info.ggml_dtype.block_size() as u64;
+        if elements % block_size != 0 {
+            return Err(Error::InvalidGguf(format!(
+                "tensor {name} has {elements} elements, not a multiple of the {block_size}-element blocks of {:?}",
+                info.ggml_dtype
+            )));
+        }
+        let bytes = (elements / block_size).checked_mul(info.ggml_dtype.type_size() as u64);
+        let end = bytes
+            .and_then(|bytes| content.tensor_data_offset.checked_add(info.offset)?.checked_add(bytes));
+        match end {
+            Some(end) if end <= file_bytes => {}
+            _ => {
+                return Err(Error::InvalidGguf(format!(
+                    "tensor {name} (shape {:?}, {:?}) ends past the end of the {file_bytes}-byte file; \
+                     the file is truncated or corrupt",
+                    info.shape.dims(),
+                    info.ggml_dtype
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Estimates the resident size after loading: quantized linear weights and
@@ -1124,6 +1159,30 @@ mod tests {
         bytes.resize(100, 0);
         let error = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited()).unwrap_err();
         assert!(error.to_string().contains("GGUF version 1 is not supported"), "{error}");
+    }
+
+    #[test]
+    fn truncated_tensor_data_is_rejected_before_loading() {
+        let config = tiny_config();
+        let tensors = random_gguf_tensors(&config, &Device::Cpu).unwrap();
+        let mut bytes = gguf_bytes(&config, &tensors, WeightFormat::F32).unwrap();
+        bytes.truncate(bytes.len() - 64);
+
+        let error = GgufModel::from_bytes(&bytes, &Device::Cpu, &LoadLimits::unlimited()).unwrap_err();
+
+        let message = error.to_string();
+        assert!(message.contains("ends past the end of the"), "{message}");
+        assert!(message.contains("truncated or corrupt"), "{message}");
+    }
+
+    #[test]
+    fn start_token_outside_vocabulary_is_rejected() {
+        let config = Config {
+            bos_token_id: Some(96),
+            ..tiny_config()
+        };
+        let error = config.validate().unwrap_err();
+        assert!(error.to_string().contains("bos_token_id = 96 is outside the vocabulary of 96 tokens"), "{error}");
     }
 
     fn tiny_config() -> Config {

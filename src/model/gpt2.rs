@@ -150,6 +150,15 @@ impl Config {
                 self.n_embd, self.n_head
             )));
         }
+        let special = [("bos_token_id", self.bos_token_id), ("eos_token_id", self.eos_token_id)];
+        for (name, id) in special {
+            if let Some(id) = id.filter(|&id| id as usize >= self.vocab_size) {
+                return Err(Error::InvalidConfig(format!(
+                    "{name} = {id} is outside the vocabulary of {} tokens",
+                    self.vocab_size
+                )));
+            }
+        }
         if !self.layer_norm_epsilon.is_finite() || self.layer_norm_epsilon <= 0.0 {
             return Err(Error::InvalidConfig(format!(
                 "layer_norm_epsilon must be positive, got {}",
