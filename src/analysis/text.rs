@@ -156,6 +156,16 @@ impl TextModel {
                 config.vocab_size
             ));
         }
+        // A tokenizer far smaller than the embedding table cannot have been
+        // trained with it; padded vocabularies differ by a few rows only.
+        if tokenizer.vocab_size() * 2 < config.vocab_size {
+            return Err(format!(
+                "{name}: the tokenizer has {} tokens but the model has {} embedding rows; \
+                 they do not belong together",
+                tokenizer.vocab_size(),
+                config.vocab_size
+            ));
+        }
         let detected = detect_lang(&tokenizer)?;
         let (lang, lang_reason) = match lang {
             Some(lang) if lang == detected.0 => (lang, "chosen in the options".to_string()),
@@ -517,6 +527,7 @@ struct Step {
 
 /// Next steps offered for a history: each kind of the log on the last few
 /// distinct items, a view of the log's most viewed items, and checkout.
+/// Only event types that occur in the log are offered.
 fn candidate_steps(log: &EventLog, history: &[u32], kinds: &[(EventKind, usize)], popular: &[u32]) -> Vec<Step> {
     let mut recent: Vec<u32> = Vec::new();
     for &index in history.iter().rev() {
@@ -534,11 +545,17 @@ fn candidate_steps(log: &EventLog, history: &[u32], kinds: &[(EventKind, usize)]
             steps.push(Step { kind, item });
         }
     }
-    for &item in popular.iter().filter(|item| !recent.contains(item)) {
-        steps.push(Step {
-            kind: EventKind::View,
-            item,
-        });
+    // Popular items are offered as views, or in a log without views as its
+    // most frequent event type that names an item.
+    let popular_kind = kinds
+        .iter()
+        .map(|&(kind, _)| kind)
+        .find(|&kind| kind == EventKind::View)
+        .or_else(|| kinds.iter().map(|&(kind, _)| kind).find(|&kind| kind != EventKind::Checkout));
+    if let Some(kind) = popular_kind {
+        for &item in popular.iter().filter(|item| !recent.contains(item)) {
+            steps.push(Step { kind, item });
+        }
     }
     if kinds.iter().any(|(kind, _)| *kind == EventKind::Checkout) {
         steps.push(Step {
@@ -933,6 +950,25 @@ mod tests {
         // Each pair of the first labeling is split by the second: worse than chance.
         let crossed = adjusted_rand_index(&[0, 0, 1, 1], &[0, 1, 0, 1]);
         assert!((crossed + 0.5).abs() < 1e-12, "{crossed}");
+    }
+
+    #[test]
+    fn candidate_steps_without_views() {
+        let (log, timelines) = log(
+            "user,item,event,time\n\
+             u1,A,purchase,2024-01-01 10:00\n\
+             u1,B,purchase,2024-01-02 10:00\n\
+             u2,C,purchase,2024-01-01 11:00\n\
+             u2,C,purchase,2024-01-03 11:00\n",
+        );
+        let kinds = kinds_in_log(&log);
+        let popular = popular_items(&log, 3);
+        let user = (0..log.users.len() as u32).find(|&u| log.users.name(u) == "u1").unwrap();
+        let steps = candidate_steps(&log, timelines.of_user(user as usize), &kinds, &popular);
+
+        assert!(steps.iter().all(|step| step.kind == EventKind::Purchase));
+        let items: Vec<&str> = steps.iter().map(|step| log.items.name(step.item)).collect();
+        assert_eq!(items, ["B", "A", "C"]);
     }
 
     #[test]
