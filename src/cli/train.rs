@@ -29,7 +29,8 @@ pub struct TrainArgs {
     /// Context length in tokens (default: sized from the log).
     #[arg(long)]
     pub context: Option<usize>,
-    #[arg(long, default_value_t = 12)]
+    /// Most passes over the training users; early stopping may end sooner.
+    #[arg(long, default_value_t = 6)]
     pub epochs: usize,
     /// Epochs without a better validation loss before stopping.
     #[arg(long, default_value_t = 2)]
