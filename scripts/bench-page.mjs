@@ -12,7 +12,8 @@
 // message and from the worker's `done` message to the page's `done`
 // status. It also gives the model-pass time, the longest main-thread task
 // (PerformanceObserver 'longtask') and the WebAssembly memory of each
-// worker. With a pool, it adds the time of shard 0 in the page's worker,
+// worker. Each run's line on stderr lists the tasks of 50 ms or more with
+// the worker message that preceded them. With a pool, it adds the time of shard 0 in the page's worker,
 // the wait for the other shards and the merge.
 //
 //   node scripts/bench-page.mjs [--sizes 1,4,16]
@@ -65,10 +66,11 @@ function scaledSample(copies, dir) {
 // their times and the longest main-thread task, and adds `workers` to
 // analyze requests when window.__benchWorkers is set.
 function instrumentPage() {
-  window.__bench = { messages: [], longestTaskMs: 0, doneAt: null };
+  window.__bench = { messages: [], longestTaskMs: 0, longTasks: [], doneAt: null };
   new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
       window.__bench.longestTaskMs = Math.max(window.__bench.longestTaskMs, entry.duration);
+      window.__bench.longTasks.push({ at: entry.startTime, ms: entry.duration });
     }
   }).observe({ type: 'longtask', buffered: true });
   const PageWorker = window.Worker;
@@ -96,6 +98,7 @@ function startRun(workers) {
   window.__benchWorkers = workers;
   window.__bench.messages = [];
   window.__bench.longestTaskMs = 0;
+  window.__bench.longTasks = [];
   window.__bench.doneAt = null;
   window.__bench.startedAt = performance.now();
   new MutationObserver((records, observer) => {
@@ -121,6 +124,20 @@ function stepTimes(messages, startedAt) {
   return times;
 }
 
+/**
+ * Lists the main-thread tasks of 50 ms or more, each with the worker message
+ * that arrived last before it started, to show what the page was handling.
+ */
+function slowTasks(bench) {
+  return bench.longTasks
+    .filter((task) => task.ms >= 50 && task.at >= bench.startedAt)
+    .map((task) => {
+      const before = bench.messages.filter((message) => message.at <= task.at).at(-1);
+      const after = before ? `${before.type}${before.step ? ` ${before.step}` : ''}` : 'the drop';
+      return { atS: Number(((task.at - bench.startedAt) / 1000).toFixed(2)), ms: Math.round(task.ms), after };
+    });
+}
+
 async function runOnce(browser, appUrl, filePath, workers, pageLog) {
   const context = await browser.newContext({ serviceWorkers: 'block' });
   try {
@@ -143,6 +160,7 @@ async function runOnce(browser, appUrl, filePath, workers, pageLog) {
       steps: stepTimes(bench.messages, bench.startedAt),
       pool: done?.pool ?? null,
       longestTaskMs: bench.longestTaskMs,
+      slowTasks: slowTasks(bench),
     };
   } finally {
     await context.close();
