@@ -240,7 +240,8 @@ pub struct StepTime {
 /// (`PREFILL_BATCH` x `PREFILL_LEN` rows) to show where prefill time goes.
 /// The model runs every step `n_layer` times per prefill. Steps marked
 /// "fused" are the kernels of `ops.rs` that the model uses for inference,
-/// next to the candle ops they replace.
+/// next to the candle ops they replace. Steps marked "packed" run the
+/// matmul of `gemm.rs`, which the model uses for inference on wasm32 only.
 pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
     let device = Device::Cpu;
     let config = gpt2_small_config();
@@ -285,6 +286,10 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
         flat.matmul(&w_attn)?;
         Ok(())
     })?;
+    time("matmul c_attn, packed", &mut || {
+        super::ops::matmul_inference(&flat, &w_attn)?;
+        Ok(())
+    })?;
     time("bias add [1024, 2304]", &mut || {
         qkv.reshape((rows, 3 * embd))?.broadcast_add(&bias_attn)?;
         Ok(())
@@ -325,12 +330,20 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
         flat.matmul(&w_proj)?;
         Ok(())
     })?;
+    time("matmul attn c_proj, packed", &mut || {
+        super::ops::matmul_inference(&flat, &w_proj)?;
+        Ok(())
+    })?;
     time("residual add [1024, 768]", &mut || {
         (&xs + &xs)?;
         Ok(())
     })?;
     time("matmul c_fc 1024x768x3072", &mut || {
         flat.matmul(&w_fc)?;
+        Ok(())
+    })?;
+    time("matmul c_fc, packed", &mut || {
+        super::ops::matmul_inference(&flat, &w_fc)?;
         Ok(())
     })?;
     time("gelu [1024, 3072]", &mut || {
@@ -345,6 +358,10 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
         hidden.matmul(&w_fc_out)?;
         Ok(())
     })?;
+    time("matmul mlp c_proj, packed", &mut || {
+        super::ops::matmul_inference(&hidden, &w_fc_out)?;
+        Ok(())
+    })?;
     time("q8_0 dequantize 3072x768", &mut || {
         q8_fc.dequantize(&device)?;
         Ok(())
@@ -352,6 +369,11 @@ pub fn profile_block_steps(clock: Clock) -> Result<Vec<StepTime>> {
     time("matmul c_fc with transposed weight", &mut || {
         let dense = q8_fc.dequantize(&device)?;
         flat.matmul(&dense.t()?)?;
+        Ok(())
+    })?;
+    time("matmul c_fc with transposed weight, packed", &mut || {
+        let dense = q8_fc.dequantize(&device)?;
+        super::ops::matmul_inference(&flat, &dense.t()?)?;
         Ok(())
     })?;
     Ok(steps)

@@ -6,6 +6,7 @@
 //! native-only helpers that read files are marked as such).
 
 pub mod bench;
+pub mod gemm;
 pub mod gguf;
 pub mod gpt2;
 pub mod ops;

@@ -9,6 +9,8 @@
 
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use super::gemm::{self, MatrixRef};
+
 const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
 const CUBIC: f32 = 0.044_715;
 /// Adding and subtracting 1.5 * 2^23 rounds an f32 below 2^22 in magnitude
@@ -132,6 +134,59 @@ pub fn add_bias(xs: &Tensor, bias: &Tensor) -> candle_core::Result<Tensor> {
         candle_core::bail!("add_bias: bias of {size} values for input shape {:?}", xs.dims());
     }
     xs.contiguous()?.apply_op2_no_bwd(&bias.contiguous()?, &BiasAdd)
+}
+
+/// Matrix product of two 2-D f32 tensors by [`gemm::matmul`].
+struct PackedMatmul;
+
+/// Returns a view of the 2-D f32 tensor in `storage` with `layout`.
+fn matrix_ref<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<MatrixRef<'a>> {
+    let CpuStorage::F32(values) = storage else {
+        candle_core::bail!("{op} needs f32 input");
+    };
+    let (rows, cols) = layout.shape().dims2()?;
+    let (row_stride, col_stride) = match layout.stride() {
+        &[row_stride, col_stride] => (row_stride, col_stride),
+        stride => candle_core::bail!("{op} needs a 2-D layout, got strides {stride:?}"),
+    };
+    let data = &values[layout.start_offset()..];
+    match MatrixRef::new(data, rows, cols, row_stride, col_stride) {
+        Some(matrix) => Ok(matrix),
+        None => candle_core::bail!("{op}: layout {layout:?} reaches past its storage"),
+    }
+}
+
+impl CustomOp2 for PackedMatmul {
+    fn name(&self) -> &'static str {
+        "packed-matmul"
+    }
+
+    fn cpu_fwd(
+        &self,
+        lhs_storage: &CpuStorage,
+        lhs_layout: &Layout,
+        rhs_storage: &CpuStorage,
+        rhs_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let lhs = matrix_ref(lhs_storage, lhs_layout, self.name())?;
+        let rhs = matrix_ref(rhs_storage, rhs_layout, self.name())?;
+        if lhs.cols() != rhs.rows() {
+            candle_core::bail!(
+                "packed-matmul: shapes {:?} and {:?} do not multiply",
+                lhs_layout.shape().dims(),
+                rhs_layout.shape().dims()
+            );
+        }
+        let product = gemm::matmul(lhs, rhs);
+        Ok((CpuStorage::F32(product), Shape::from((lhs.rows(), rhs.cols()))))
+    }
+}
+
+/// Computes `xs @ weight` for `xs` `[rows, in]` and `weight` `[in, out]`
+/// with [`gemm::matmul`], without a backward pass. Either input may be a
+/// strided view, such as the transpose of a `[out, in]` weight.
+pub fn matmul_inference(xs: &Tensor, weight: &Tensor) -> candle_core::Result<Tensor> {
+    xs.apply_op2_no_bwd(weight, &PackedMatmul)
 }
 
 /// Differences below this give `exp` under the smallest normal f32, so
@@ -293,6 +348,73 @@ mod tests {
                 assert_eq!(fused[start + 4], 0.0);
             }
         }
+    }
+
+    fn assert_matmul_close(actual: &Tensor, expected: &Tensor, depth: usize) {
+        assert_eq!(actual.dims(), expected.dims());
+        let actual = actual.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let expected = expected.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        // Standard normal inputs give sums of about sqrt(depth) in magnitude,
+        // and the two summation orders differ by a few f32 roundings of that.
+        let tolerance = 1e-5 * depth as f32;
+        for (index, (a, b)) in actual.iter().zip(&expected).enumerate() {
+            assert!((a - b).abs() <= tolerance, "element {index}: {a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn matmul_inference_matches_candle() {
+        let device = Device::Cpu;
+        // Rows, depth and columns that are not multiples of the tile and block sizes.
+        for (rows, depth, cols) in [(1, 1, 1), (3, 17, 5), (37, 300, 45), (130, 513, 70)] {
+            let xs = Tensor::randn(0f32, 1.0, (rows, depth), &device).unwrap();
+            let weight = Tensor::randn(0f32, 1.0, (depth, cols), &device).unwrap();
+
+            let packed = matmul_inference(&xs, &weight).unwrap();
+
+            assert_matmul_close(&packed, &xs.matmul(&weight).unwrap(), depth);
+        }
+    }
+
+    #[test]
+    fn matmul_inference_reads_transposed_weight() {
+        let device = Device::Cpu;
+        let xs = Tensor::randn(0f32, 1.0, (41, 260), &device).unwrap();
+        let weight_out_in = Tensor::randn(0f32, 1.0, (35, 260), &device).unwrap();
+        let weight = weight_out_in.t().unwrap();
+
+        let packed = matmul_inference(&xs, &weight).unwrap();
+
+        assert_matmul_close(&packed, &xs.matmul(&weight).unwrap(), 260);
+    }
+
+    #[test]
+    fn matmul_inference_reads_narrowed_input() {
+        let device = Device::Cpu;
+        let wide = Tensor::randn(0f32, 1.0, (9, 40), &device).unwrap();
+        // Columns 7..32 start at an offset and keep the row stride of 40.
+        let xs = wide.narrow(1, 7, 25).unwrap();
+        let weight = Tensor::randn(0f32, 1.0, (25, 18), &device).unwrap();
+
+        let packed = matmul_inference(&xs, &weight).unwrap();
+
+        assert_matmul_close(&packed, &xs.contiguous().unwrap().matmul(&weight).unwrap(), 25);
+    }
+
+    #[test]
+    fn matmul_inference_rejects_mismatched_shapes() {
+        let device = Device::Cpu;
+        let xs = Tensor::zeros((4, 6), candle_core::DType::F32, &device).unwrap();
+        let weight = Tensor::zeros((5, 3), candle_core::DType::F32, &device).unwrap();
+        assert!(matmul_inference(&xs, &weight).is_err());
+    }
+
+    #[test]
+    fn matmul_inference_rejects_f64() {
+        let device = Device::Cpu;
+        let xs = Tensor::zeros((4, 6), candle_core::DType::F64, &device).unwrap();
+        let weight = Tensor::zeros((6, 3), candle_core::DType::F64, &device).unwrap();
+        assert!(matmul_inference(&xs, &weight).is_err());
     }
 
     #[test]
