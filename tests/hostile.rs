@@ -123,6 +123,17 @@ fn all_rows_rejected_names_the_first() {
 }
 
 #[test]
+fn lone_cr_line_ends_name_the_line() {
+    let text = "user,item,event,time\ru1,A,view,1569888000\ru2,B,view,never\ru3,C,view,1569888000\r";
+    let log = read(text.as_bytes()).expect("a file with classic Mac line ends reads");
+    assert_eq!(log.events.len(), 2);
+    assert_eq!(log.diagnostics.rejected, 1);
+    let example = &log.diagnostics.examples[0];
+    assert_eq!(example.line, 3);
+    assert_eq!(example.column, 4);
+}
+
+#[test]
 fn unclosed_quote_names_swallowed_lines() {
     let mut text = String::from("user,item,event,time\n");
     for row in 0..10 {

@@ -253,9 +253,7 @@ impl<'a> RowReader<'a> {
                     while matches!(self.text.as_bytes().get(start), Some(b'\r' | b'\n')) {
                         start += 1;
                     }
-                    let newlines =
-                        memchr::memchr_iter(b'\n', &self.text.as_bytes()[mark_byte..start]).count();
-                    let line = mark_line + newlines;
+                    let line = mark_line + count_line_ends(self.text.as_bytes(), mark_byte, start);
                     self.line_mark = (start, line);
                     self.offset = csv.position().byte() as usize;
                     if self.record.len() == 1 && self.record[0].trim().is_empty() {
@@ -302,6 +300,18 @@ impl<'a> RowReader<'a> {
         }
         None
     }
+}
+
+/// Counts the line ends in `bytes[start..end]` as the csv crate reads them:
+/// LF, CRLF (once) and a lone CR, so files saved with classic Mac line ends
+/// get a line number per row.
+fn count_line_ends(bytes: &[u8], start: usize, end: usize) -> usize {
+    memchr::memchr2_iter(b'\n', b'\r', &bytes[start..end])
+        .filter(|&index| {
+            let position = start + index;
+            bytes[position] == b'\n' || bytes.get(position + 1) != Some(&b'\n')
+        })
+        .count()
 }
 
 /// True when splitting lines at the delimiter reads `text` exactly as the
@@ -904,13 +914,22 @@ mod tests {
                     false
                 ),
                 (
-                    1,
+                    2,
                     "1,2".to_string(),
                     vec!["1".to_string(), "2".to_string()],
                     true
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn lone_cr_and_mixed_line_ends_numbered() {
+        let lines: Vec<usize> = all_rows("a,b\r1,2\r\r3,4\r\n\"5\",6\n7,8\r", b',')
+            .into_iter()
+            .map(|(line, ..)| line)
+            .collect();
+        assert_eq!(lines, [1, 2, 4, 5, 6]);
     }
 }
 
