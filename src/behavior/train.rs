@@ -651,7 +651,7 @@ impl Trainer {
     /// validation loss and decides whether to stop.
     pub fn step(&mut self) -> Result<Progress> {
         if self.stopped.is_some() {
-            return Ok(self.progress(None));
+            return Ok(self.progress(None, true));
         }
         let begun = now_seconds();
         let pad = self.vocab.special(PAD);
@@ -679,7 +679,8 @@ impl Trainer {
         self.step += 1;
         self.next_batch += 1;
         let mut validation = None;
-        if self.next_batch == self.batches.len() {
+        let epoch_ended = self.next_batch == self.batches.len();
+        if epoch_ended {
             validation = self.end_epoch()?;
         } else if self.step % 10 == 0 {
             self.curve.push(LossPoint {
@@ -689,7 +690,7 @@ impl Trainer {
                 validation_loss: None,
             });
         }
-        Ok(self.progress(validation).with_loss(value))
+        Ok(self.progress(validation, epoch_ended).with_loss(value))
     }
 
     fn end_epoch(&mut self) -> Result<Option<f64>> {
@@ -724,9 +725,13 @@ impl Trainer {
         Ok(validation)
     }
 
-    fn progress(&self, validation_loss: Option<f64>) -> Progress {
+    /// Describes the trainer after a step. The epoch is the one the step
+    /// belongs to, so an epoch's last step and its validation loss carry
+    /// that epoch's number rather than the next one's.
+    fn progress(&self, validation_loss: Option<f64>, epoch_ended: bool) -> Progress {
+        let current = if epoch_ended { self.epoch } else { self.epoch + 1 };
         Progress {
-            epoch: (self.epoch + usize::from(self.stopped.is_none())).min(self.options.epochs),
+            epoch: current.clamp(1, self.options.epochs),
             epochs: self.options.epochs,
             step: self.step,
             steps: self.total_steps,
@@ -937,6 +942,30 @@ mod tests {
         let model = trainer.finish().unwrap();
         assert_eq!(model.report().stopped, Some(Stopped::Cancelled));
         assert_eq!(model.report().steps, 1);
+    }
+
+    #[test]
+    fn progress_numbers_epoch_of_its_step() {
+        let (log, timelines) = patterned_log(12);
+        let options = TrainOptions {
+            epochs: 2,
+            patience: 5,
+            ..small_options()
+        };
+        let mut trainer = Trainer::new(&log, &timelines, None, None, &options).unwrap();
+        let mut messages = Vec::new();
+        while !trainer.is_done() {
+            messages.push(trainer.step().unwrap());
+        }
+
+        let epoch_ends: Vec<usize> = messages
+            .iter()
+            .filter(|message| message.validation_loss.is_some())
+            .map(|message| message.epoch)
+            .collect();
+        assert_eq!(epoch_ends, [1, 2]);
+        assert_eq!(messages[0].epoch, 1);
+        assert_eq!(messages.last().unwrap().epoch, 2);
     }
 
     #[test]
