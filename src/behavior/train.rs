@@ -27,9 +27,9 @@ pub struct TrainOptions {
     pub heads: Option<usize>,
     /// Context length in tokens.
     pub context: Option<usize>,
-    /// Most passes over the training users. The default of 6 keeps training
-    /// time in proportion to the log's size: on small logs early stopping
-    /// ends training after 4 to 6 epochs anyway.
+    /// Maximum number of passes over the training users. The default of 6
+    /// keeps training time in proportion to the log's size, because on small
+    /// logs early stopping ends training after 4 to 6 epochs anyway.
     pub epochs: usize,
     /// Epochs without a better validation loss before stopping.
     pub patience: usize,

@@ -29,7 +29,7 @@ pub struct TrainArgs {
     /// Context length in tokens (default: sized from the log).
     #[arg(long)]
     pub context: Option<usize>,
-    /// Most passes over the training users; early stopping may end sooner.
+    /// Maximum passes over the training users. Early stopping may end training sooner.
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
     /// Epochs without a better validation loss before stopping.
