@@ -561,12 +561,14 @@ describe('Behavior Lens views', () => {
     const staleCache = () => caches.open('behavior-lens-v0');
     const { context, page } = await openApp({ url, initScripts: [staleCache] });
     try {
+      // `ready` resolves when activation starts. The worker claims the page
+      // only after deleting old caches, so wait for the claim.
       await page.evaluate(async () => {
         await navigator.serviceWorker.ready;
       });
+      await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
       const cacheNames = await page.evaluate(() => caches.keys());
       assert.deepEqual(cacheNames, ['behavior-lens-v2'], 'caches after the service worker activated');
-      await page.waitForFunction(() => navigator.serviceWorker.controller !== null, null, { timeout: 30_000 });
       await context.setOffline(true);
       await closeServer(server);
       serverOpen = false;
