@@ -12,8 +12,8 @@
 //! tile needs 8 accumulators, 4 vectors of B, a broadcast of A and a
 //! product: 14 vector registers, under the 15 that V8 allocates on x86-64.
 //! Under Node 20 on an x86-64 Xeon it ran GPT-2's four matmul shapes
-//! (1024 rows, 768 or 3072 deep) at 37 to 41 GFLOP/s, against 31 to 34 for
-//! the `gemm` crate 0.19 that candle uses, and it was faster from 8 rows on.
+//! (1024 rows, 768 or 3072 deep) at 37 to 41 GFLOP/s. The `gemm` crate 0.19
+//! that candle uses ran them at 31 to 34, and was slower from 8 rows on.
 //! Taller tiles (5 x 8, 4 x 12, 6 x 8) and unrolling the depth loop were
 //! slower there, most likely because V8 then runs out of vector registers.
 //!
